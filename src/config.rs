@@ -1,0 +1,161 @@
+//! Typed settings, read from the environment (or the matching command-line flags).
+//!
+//! Every variable is declared once here; `lagesbild serve --help` and the README's
+//! configuration table list them. Secrets are wrapped in [`Secret`] so that printing
+//! the settings (as `Debug` does on a startup error) never reveals them.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{ArgAction, Args, ValueEnum};
+
+/// A configuration value that must never appear in logs or error messages.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself: call this only where the value is handed to the library that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self::new(s))
+    }
+}
+
+/// Everything `serve` needs.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+
+    #[command(flatten)]
+    pub http: HttpSettings,
+
+    /// Directory for local state: the embedded PostgreSQL lives in `<data-dir>/postgres`.
+    #[arg(long, env = "LAGESBILD_DATA_DIR", default_value = "var")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseSettings {
+    /// PostgreSQL connection URL. When unset, `serve` starts a private embedded PostgreSQL.
+    #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true)]
+    pub url: Option<Secret>,
+
+    /// Maximum number of pooled database connections.
+    #[arg(long = "db-pool-size", env = "LAGESBILD_DB_POOL_SIZE", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=512))]
+    pub pool_size: u32,
+
+    /// How long a request waits for a pooled connection before answering 503 (milliseconds, at most 3000).
+    #[arg(long = "db-checkout-timeout-ms", env = "LAGESBILD_DB_CHECKOUT_TIMEOUT_MS", default_value_t = 2000,
+          value_parser = clap::value_parser!(u64).range(100..=3000))]
+    pub checkout_timeout_ms: u64,
+
+    /// Server-side limit on any one SQL statement (milliseconds).
+    #[arg(long = "db-statement-timeout-ms", env = "LAGESBILD_DB_STATEMENT_TIMEOUT_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub statement_timeout_ms: u64,
+
+    /// Apply pending migrations when `serve` starts.
+    #[arg(long = "migrate-on-start", env = "LAGESBILD_MIGRATE_ON_START", default_value_t = true,
+          action = ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub migrate_on_start: bool,
+
+    /// Directory holding `initdb` and `postgres` for the embedded database
+    /// (default: PATH, then the newest /usr/lib/postgresql/*/bin).
+    #[arg(long = "pg-bin-dir", env = "LAGESBILD_PG_BIN_DIR")]
+    pub pg_bin_dir: Option<PathBuf>,
+}
+
+impl DatabaseSettings {
+    pub fn checkout_timeout(&self) -> Duration {
+        Duration::from_millis(self.checkout_timeout_ms)
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HttpSettings {
+    /// Address and port to listen on.
+    #[arg(long, env = "LAGESBILD_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// HTTP worker threads (default: one per CPU core).
+    #[arg(long, env = "LAGESBILD_WORKERS", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: Option<u16>,
+
+    /// Largest accepted request body in bytes, unless an endpoint states its own limit.
+    #[arg(long, env = "LAGESBILD_BODY_LIMIT", default_value_t = 64 * 1024,
+          value_parser = clap::value_parser!(u64).range(1024..=16 * 1024 * 1024))]
+    pub body_limit: u64,
+
+    /// Browser origins allowed by CORS, comma-separated (default: none, same-origin only).
+    #[arg(long, env = "LAGESBILD_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Seconds that in-flight requests get to finish after SIGTERM (SIGINT stops at once).
+    #[arg(long, env = "LAGESBILD_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
+    pub shutdown_timeout_secs: u64,
+}
+
+impl HttpSettings {
+    pub fn body_limit_bytes(&self) -> usize {
+        usize::try_from(self.body_limit).unwrap_or(usize::MAX)
+    }
+}
+
+/// How log lines are written to standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Logging settings, shared by every subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct LogSettings {
+    /// Log filter in `tracing` syntax, e.g. `info` or `lagesbild=debug,info`.
+    #[arg(
+        long = "log",
+        env = "LAGESBILD_LOG",
+        default_value = "info",
+        global = true
+    )]
+    pub filter: String,
+
+    /// Log line format.
+    #[arg(long = "log-format", env = "LAGESBILD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub format: LogFormat,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_debug_output_never_contains_the_value() {
+        let secret = Secret::new("postgres://app:hunter2@db/lagesbild");
+        assert!(!format!("{secret:?}").contains("hunter2"));
+        assert_eq!(secret.expose(), "postgres://app:hunter2@db/lagesbild");
+    }
+}

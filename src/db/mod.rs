@@ -1,0 +1,102 @@
+//! Database access: the connection pool, embedded migrations, and [`run`], the helper
+//! through which every query runs.
+//!
+//! Query functions elsewhere in this room are plain synchronous functions taking
+//! `&mut PgConnection`; handlers reach them only through [`run`].
+
+use std::time::Duration;
+
+use diesel::PgConnection;
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, HandleError};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::DatabaseSettings;
+use crate::error::ApiError;
+
+pub mod schema;
+
+pub type DbPool = r2d2::Pool<ConnectionManager<PgConnection>>;
+pub type PooledConnection = r2d2::PooledConnection<ConnectionManager<PgConnection>>;
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Builds the pool without connecting: the service starts (and answers `/health/ready`
+/// with 503) even while the database is down, and recovers when it returns.
+pub fn build_pool(url: &str, settings: &DatabaseSettings) -> DbPool {
+    r2d2::Pool::builder()
+        .max_size(settings.pool_size)
+        // Keep a couple of warm connections, not the whole pool, so that many
+        // instances (or many test databases) do not exhaust the server's slots.
+        .min_idle(Some(settings.pool_size.min(2)))
+        // r2d2's default of 30 s would make every request hang while the database is down.
+        .connection_timeout(settings.checkout_timeout())
+        .test_on_check_out(true)
+        .connection_customizer(Box::new(SessionSetup {
+            statement_timeout: Duration::from_millis(settings.statement_timeout_ms),
+        }))
+        .error_handler(Box::new(LogConnectionErrors))
+        .build_unchecked(ConnectionManager::new(url))
+}
+
+/// Runs `query` with a pooled connection on the blocking thread pool.
+///
+/// The connection is checked out inside the closure because waiting for one blocks too.
+pub async fn run<T, F>(pool: &DbPool, query: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = pool.clone();
+    crate::blocking::run(move || {
+        let mut conn = pool.get()?;
+        query(&mut conn)
+    })
+    .await
+}
+
+/// Applies pending migrations, returning the versions it applied.
+pub fn migrate(conn: &mut PgConnection) -> anyhow::Result<Vec<String>> {
+    let applied = conn
+        .run_pending_migrations(MIGRATIONS)
+        .map_err(|e| anyhow::anyhow!("applying migrations failed: {e}"))?;
+    Ok(applied.iter().map(ToString::to_string).collect())
+}
+
+/// Whether the database answers and its schema is the one this build expects.
+pub fn check_ready(conn: &mut PgConnection) -> Result<(), ApiError> {
+    conn.batch_execute("SELECT 1")?;
+    let pending = conn
+        .has_pending_migration(MIGRATIONS)
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("reading migration state: {e}")))?;
+    if pending {
+        return Err(ApiError::unavailable("database migrations are pending"));
+    }
+    Ok(())
+}
+
+#[derive(Debug)]
+struct SessionSetup {
+    statement_timeout: Duration,
+}
+
+impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSetup {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        let sql = format!(
+            "SET statement_timeout = {}; SET TIME ZONE 'UTC'; SET application_name = 'lagesbild'",
+            self.statement_timeout.as_millis()
+        );
+        conn.batch_execute(&sql)
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// r2d2 reports background connection failures through this handler; route them to tracing.
+#[derive(Debug)]
+struct LogConnectionErrors;
+
+impl HandleError<diesel::r2d2::Error> for LogConnectionErrors {
+    fn handle_error(&self, error: diesel::r2d2::Error) {
+        tracing::warn!(%error, "database connection attempt failed");
+    }
+}

@@ -1,0 +1,15 @@
+//! Lägesbild: a shared, anonymous situational picture of how children and young
+//! people are drawn into criminal networks.
+//!
+//! The binary in `main.rs` is a thin CLI; everything it runs lives here so that the
+//! integration tests start exactly the application that production starts.
+
+pub mod blocking;
+pub mod config;
+pub mod db;
+pub mod embedded_pg;
+pub mod error;
+pub mod openapi;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;

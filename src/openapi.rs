@@ -1,0 +1,55 @@
+//! The OpenAPI document, generated from the handlers and committed at `openapi/openapi.json`.
+//!
+//! Paths and their schemas are collected by `utoipa_actix_web` from the `.service()`
+//! registrations in `routes::configure`; this module adds what is global.
+
+use actix_web::App;
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::{Config, SwaggerUi};
+
+use crate::error::{FieldError, Problem};
+
+/// Where the document is served.
+pub const SPEC_PATH: &str = "/openapi.json";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Lägesbild API",
+        description = "De-identified concern signals about children and young people at risk of being drawn \
+                       into criminal networks, and protected aggregate trends built from them. \
+                       Every error is an RFC 9457 `application/problem+json` document.",
+        license(name = "EUPL-1.2", identifier = "EUPL-1.2"),
+    ),
+    tags((name = "operations", description = "Health, readiness and metrics")),
+    components(schemas(Problem, FieldError)),
+)]
+pub struct ApiDoc;
+
+/// The complete document: global parts plus every registered route.
+pub fn spec() -> utoipa::openapi::OpenApi {
+    let (_, spec) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(crate::routes::configure)
+        .split_for_parts();
+    spec
+}
+
+/// The document as committed: pretty JSON with a trailing newline.
+pub fn spec_json() -> String {
+    // Serialising a tree of strings, maps and numbers cannot fail.
+    let mut json = serde_json::to_string_pretty(&spec()).unwrap_or_default();
+    json.push('\n');
+    json
+}
+
+/// Swagger UI at `/docs/`, served entirely from the binary: no CDN, no online validator.
+pub fn swagger_ui(spec: utoipa::openapi::OpenApi) -> SwaggerUi {
+    SwaggerUi::new("/docs/{_:.*}").url(SPEC_PATH, spec).config(
+        Config::from(SPEC_PATH)
+            .validator_url("none")
+            .try_it_out_enabled(true),
+    )
+}

@@ -1,0 +1,10 @@
+//! Black-box HTTP tests against the real application and a real PostgreSQL.
+//!
+//! One test binary (compiled once); each test gets its own database cloned from a
+//! migrated template. See `helpers` for how the database server is chosen.
+
+mod docs;
+mod health;
+mod helpers;
+mod migrations;
+mod problems;

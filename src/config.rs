@@ -49,6 +49,9 @@ pub struct Settings {
     #[command(flatten)]
     pub http: HttpSettings,
 
+    #[command(flatten)]
+    pub auth: AuthSettings,
+
     /// Directory for local state: the embedded PostgreSQL lives in `<data-dir>/postgres`.
     #[arg(long, env = "LAGESBILD_DATA_DIR", default_value = "var")]
     pub data_dir: PathBuf,
@@ -119,6 +122,88 @@ pub struct HttpSettings {
 impl HttpSettings {
     pub fn body_limit_bytes(&self) -> usize {
         usize::try_from(self.body_limit).unwrap_or(usize::MAX)
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuthSettings {
+    /// HMAC key for access tokens, at least 32 bytes. Default: a random key generated once
+    /// and kept in `<data-dir>/jwt-signing.key` (every instance must share it).
+    #[arg(
+        long = "jwt-secret",
+        env = "LAGESBILD_JWT_SECRET",
+        hide_env_values = true
+    )]
+    pub jwt_secret: Option<Secret>,
+
+    /// A file holding the access-token key (instead of LAGESBILD_JWT_SECRET).
+    #[arg(
+        long = "jwt-secret-file",
+        env = "LAGESBILD_JWT_SECRET_FILE",
+        conflicts_with = "jwt_secret"
+    )]
+    pub jwt_secret_file: Option<PathBuf>,
+
+    /// The key before the last rotation: it still verifies tokens until they expire.
+    #[arg(
+        long = "jwt-previous-secret",
+        env = "LAGESBILD_JWT_PREVIOUS_SECRET",
+        hide_env_values = true
+    )]
+    pub jwt_previous_secret: Option<Secret>,
+
+    /// A file holding the previous key (instead of LAGESBILD_JWT_PREVIOUS_SECRET).
+    #[arg(
+        long = "jwt-previous-secret-file",
+        env = "LAGESBILD_JWT_PREVIOUS_SECRET_FILE",
+        conflicts_with = "jwt_previous_secret"
+    )]
+    pub jwt_previous_secret_file: Option<PathBuf>,
+
+    /// Lifetime of access tokens in seconds (at most 15 minutes).
+    #[arg(long = "access-token-ttl-secs", env = "LAGESBILD_ACCESS_TOKEN_TTL_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u32).range(30..=900))]
+    pub access_token_ttl_secs: u32,
+
+    /// Reverse proxies whose `X-Forwarded-For` names the client (comma-separated IP addresses).
+    #[arg(
+        long = "trusted-proxies",
+        env = "LAGESBILD_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+/// Raw key bytes, when configured.
+pub type KeyMaterial = Option<Vec<u8>>;
+
+impl AuthSettings {
+    /// The configured keys (current, previous), read from the environment or files.
+    pub fn jwt_keys(&self) -> anyhow::Result<(KeyMaterial, KeyMaterial)> {
+        let read = |secret: &Option<Secret>,
+                    file: &Option<PathBuf>,
+                    name: &str|
+         -> anyhow::Result<KeyMaterial> {
+            match (secret, file) {
+                (Some(secret), _) => Ok(Some(secret.expose().as_bytes().to_vec())),
+                (None, Some(path)) => std::fs::read(path)
+                    .map(|bytes| Some(bytes.trim_ascii_end().to_vec()))
+                    .map_err(|e| anyhow::anyhow!("reading {name} {}: {e}", path.display())),
+                (None, None) => Ok(None),
+            }
+        };
+        Ok((
+            read(
+                &self.jwt_secret,
+                &self.jwt_secret_file,
+                "LAGESBILD_JWT_SECRET_FILE",
+            )?,
+            read(
+                &self.jwt_previous_secret,
+                &self.jwt_previous_secret_file,
+                "LAGESBILD_JWT_PREVIOUS_SECRET_FILE",
+            )?,
+        ))
     }
 }
 

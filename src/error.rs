@@ -79,6 +79,13 @@ impl FieldError {
 pub enum ApiError {
     #[error("malformed request: {0}")]
     BadRequest(String),
+    #[error("unauthenticated: {detail}")]
+    Unauthorized {
+        detail: &'static str,
+        invalid_token: bool,
+    },
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -104,6 +111,15 @@ impl ApiError {
         Self::Internal(err.into())
     }
 
+    /// A 422 naming one field.
+    pub fn invalid(
+        field: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::Validation(vec![FieldError::new(field, code, message)])
+    }
+
     pub fn unavailable(reason: impl Into<String>) -> Self {
         Self::Unavailable {
             reason: reason.into(),
@@ -125,6 +141,8 @@ impl ApiError {
     fn slug(&self) -> &'static str {
         match self {
             Self::BadRequest(_) => "malformed-request",
+            Self::Unauthorized { .. } => "unauthenticated",
+            Self::Forbidden(_) => "forbidden",
             Self::NotFound => "not-found",
             Self::MethodNotAllowed { .. } => "method-not-allowed",
             Self::Conflict(_) => "conflict",
@@ -140,8 +158,10 @@ impl ApiError {
     fn detail(&self) -> String {
         match self {
             Self::BadRequest(detail)
+            | Self::Forbidden(detail)
             | Self::Conflict(detail)
             | Self::UnsupportedMediaType(detail) => detail.clone(),
+            Self::Unauthorized { detail, .. } => (*detail).to_string(),
             Self::NotFound => "no resource at this path".into(),
             Self::MethodNotAllowed { allowed } => {
                 format!("this path accepts {}", join_methods(allowed))
@@ -189,6 +209,8 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -211,6 +233,14 @@ impl ResponseError for ApiError {
         match self {
             Self::MethodNotAllowed { allowed } => {
                 response.insert_header((header::ALLOW, join_methods(allowed)));
+            }
+            Self::Unauthorized { invalid_token, .. } => {
+                let challenge = if *invalid_token {
+                    r#"Bearer realm="lagesbild", error="invalid_token""#
+                } else {
+                    r#"Bearer realm="lagesbild""#
+                };
+                response.insert_header((header::WWW_AUTHENTICATE, challenge));
             }
             Self::TooManyRequests { retry_after } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.as_secs().max(1)));

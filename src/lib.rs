@@ -4,11 +4,15 @@
 //! The binary in `main.rs` is a thin CLI; everything it runs lives here so that the
 //! integration tests start exactly the application that production starts.
 
+pub mod audit;
+pub mod auth;
 pub mod blocking;
 pub mod config;
 pub mod db;
+pub mod domain;
 pub mod embedded_pg;
 pub mod error;
+pub mod extract;
 pub mod openapi;
 pub mod routes;
 pub mod startup;

@@ -6,7 +6,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use diesel::{Connection, PgConnection};
 
+use lagesbild::auth::password::{self, NewPassword};
 use lagesbild::config::{LogSettings, Settings};
+use lagesbild::db::models::{NewAuditEvent, NewUser};
+use lagesbild::db::queries;
+use lagesbild::domain::identity::Username;
 use lagesbild::embedded_pg::EmbeddedPostgres;
 use lagesbild::{db, openapi, startup::Application, telemetry};
 
@@ -32,6 +36,18 @@ enum Command {
     Migrate(Settings),
     /// Print the OpenAPI document to standard output.
     Openapi,
+    /// Create an admin account. The password is read from LAGESBILD_ADMIN_PASSWORD or,
+    /// when that is unset, from the first line of standard input.
+    CreateAdmin {
+        /// Login name (3–64 characters: a–z, 0–9, '.', '_', '@', '-').
+        #[arg(long)]
+        username: String,
+        /// Code of the area the admin manages (e.g. `umea`); they manage its subtree.
+        #[arg(long)]
+        area: String,
+        #[command(flatten)]
+        settings: Settings,
+    },
 }
 
 fn main() -> ExitCode {
@@ -44,6 +60,11 @@ fn main() -> ExitCode {
             print!("{}", openapi::spec_json());
             Ok(())
         }
+        Command::CreateAdmin {
+            username,
+            area,
+            settings,
+        } => create_admin(&settings, &username, &area),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -88,6 +109,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     if settings.database.migrate_on_start {
         apply_migrations(&url)?;
     }
+    warn_if_no_admin(&url);
     let pool = db::build_pool(&url, &settings.database);
     let result = actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings.clone(), pool)?;
@@ -98,4 +120,69 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     drop(server);
     tracing::info!("stopped");
     result
+}
+
+fn read_password() -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var("LAGESBILD_ADMIN_PASSWORD") {
+        return Ok(password);
+    }
+    eprintln!("Password for the new admin (one line on standard input):");
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+fn create_admin(settings: &Settings, username: &str, area: &str) -> anyhow::Result<()> {
+    let username = Username::parse(username).map_err(|m| anyhow::anyhow!("--username: {m}"))?;
+    let password = NewPassword::parse(&read_password()?, &[username.as_str()])
+        .map_err(|m| anyhow::anyhow!("password: {m}"))?;
+    let (url, _server) = database(settings)?;
+    apply_migrations(&url)?;
+    let mut conn = PgConnection::establish(&url).context("connecting to the database")?;
+    let hash = password::hash(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let area = queries::areas::by_code(&mut conn, area)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .ok_or_else(|| anyhow::anyhow!("--area: no area with code `{area}` (the seeded ones include `umea` and `sollentuna`)"))?;
+    let user = conn
+        .transaction(|conn| {
+            let user = queries::users::insert(
+                conn,
+                &NewUser { username: username.as_str(), role: "admin", area_id: area.id, kind: "person", password_hash: Some(&hash) },
+            )?;
+            let row = NewAuditEvent {
+                action: "user.create".into(),
+                outcome: "success".into(),
+                target_type: Some("user".into()),
+                target_id: Some(user.id.to_string()),
+                area_path: Some(area.path.clone()),
+                details: serde_json::json!({"role": "admin", "area": area.code, "via": "create-admin"}),
+                ..NewAuditEvent::default()
+            };
+            queries::audit::record(conn, &row)?;
+            Ok::<_, lagesbild::error::ApiError>(user)
+        })
+        .map_err(|e| match e {
+            lagesbild::error::ApiError::Conflict(_) => anyhow::anyhow!("the username `{}` is taken", username.as_str()),
+            other => anyhow::anyhow!("{other}"),
+        })?;
+    println!(
+        "created admin `{}` ({}) for area `{}`",
+        user.username, user.id, area.code
+    );
+    Ok(())
+}
+
+/// No account exists by default: tell the operator how to make the first one.
+fn warn_if_no_admin(url: &str) {
+    let exists = PgConnection::establish(url)
+        .ok()
+        .and_then(|mut conn| queries::users::active_admin_exists(&mut conn).ok());
+    if exists == Some(false) {
+        tracing::warn!(
+            "no active admin account exists; create one with \
+             `lagesbild create-admin --username NAME --area AREA-CODE` (password on standard input)"
+        );
+    }
 }

@@ -4,7 +4,8 @@
 //! registrations in `routes::configure`; this module adds what is global.
 
 use actix_web::App;
-use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
@@ -22,10 +23,40 @@ pub const SPEC_PATH: &str = "/openapi.json";
                        Every error is an RFC 9457 `application/problem+json` document.",
         license(name = "EUPL-1.2", identifier = "EUPL-1.2"),
     ),
-    tags((name = "operations", description = "Health, readiness and metrics")),
+    tags(
+        (name = "auth", description = "Login sessions and the caller's own account"),
+        (name = "users", description = "User administration (admins, within their area)"),
+        (name = "api-tokens", description = "Long-lived tokens for apps and BI tools"),
+        (name = "reference", description = "Areas and vocabularies"),
+        (name = "audit", description = "The append-only audit log"),
+        (name = "operations", description = "Health, readiness and metrics"),
+    ),
     components(schemas(Problem, FieldError)),
+    modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;
+
+/// Declares the bearer scheme: an access token from `/v1/auth/login` or an API token (`lgb_…`).
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        // `get_or_insert_default`, not `components = Some(..)`: the latter drops the collected schemas.
+        let components = openapi.components.get_or_insert_default();
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT access token or lgb_ API token")
+                    .description(Some(
+                        "`Authorization: Bearer <token>`; tokens in the URL are refused",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// The complete document: global parts plus every registered route.
 pub fn spec() -> utoipa::openapi::OpenApi {

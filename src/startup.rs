@@ -16,6 +16,7 @@ use tracing_actix_web::TracingLogger;
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
+use crate::auth::jwt::JwtKeys;
 use crate::config::{HttpSettings, Settings};
 use crate::db::DbPool;
 use crate::error;
@@ -26,6 +27,7 @@ use crate::telemetry::{self, Metrics, RequestSpan};
 /// Shared state of one running application, available to handlers as `web::Data<AppState>`.
 pub struct AppState {
     pub pool: DbPool,
+    pub jwt: JwtKeys,
     pub metrics: Metrics,
     pub settings: Settings,
 }
@@ -52,8 +54,11 @@ impl Application {
             ],
         ));
         let http = settings.http.clone();
+        let (current_key, previous_key) = settings.auth.jwt_keys()?;
+        let jwt = JwtKeys::load(current_key, previous_key, &settings.data_dir)?;
         let state = web::Data::new(AppState {
             pool,
+            jwt,
             metrics: Metrics::new()?,
             settings: settings.clone(),
         });
@@ -72,6 +77,7 @@ impl Application {
             app.service(openapi::swagger_ui(spec.clone()))
                 .service(web::redirect("/docs", "/docs/"))
                 .default_service(web::to(routes::fallback::unmatched))
+                .wrap(from_fn(crate::auth::extract::identify_caller))
                 .wrap(ErrorHandlers::new().default_handler(error::problem_fallback))
                 .wrap(Condition::new(
                     !http.cors_origins.is_empty(),
@@ -184,14 +190,14 @@ mod tests {
 
     use super::*;
 
-    #[derive(serde::Deserialize)]
+    #[derive(serde::Deserialize, validator::Validate)]
     #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
     struct Probe {
         name: String,
     }
 
-    async fn probe(_: web::Json<Probe>) -> HttpResponse {
+    async fn probe(_: crate::extract::Json<Probe>) -> HttpResponse {
         HttpResponse::NoContent().finish()
     }
 

@@ -14,6 +14,8 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use crate::config::DatabaseSettings;
 use crate::error::ApiError;
 
+pub mod models;
+pub mod queries;
 pub mod schema;
 
 pub type DbPool = r2d2::Pool<ConnectionManager<PgConnection>>;

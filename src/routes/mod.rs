@@ -1,8 +1,13 @@
 //! HTTP routes, one module per resource. Handlers are thin: extract, parse into domain
 //! types, one call into `db`, map to a response type.
 
+pub mod api_tokens;
+pub mod areas;
+pub mod audit;
+pub mod auth;
 pub mod fallback;
 pub mod health;
+pub mod users;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -11,5 +16,21 @@ use utoipa_actix_web::service_config::ServiceConfig;
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(health::live)
         .service(health::ready)
-        .service(health::metrics);
+        .service(health::metrics)
+        .service(auth::login)
+        .service(auth::refresh)
+        .service(auth::logout)
+        .service(auth::me)
+        .service(auth::change_password)
+        .service(users::create)
+        .service(users::list)
+        .service(users::get_one)
+        .service(users::update)
+        .service(api_tokens::create)
+        .service(api_tokens::list)
+        .service(api_tokens::revoke)
+        .service(areas::list)
+        .service(areas::create)
+        .service(areas::update)
+        .service(audit::list);
 }

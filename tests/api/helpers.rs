@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use clap::Parser;
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl, sql_query};
 use lagesbild::config::Settings;
+use lagesbild::domain::identity::Role;
 use lagesbild::embedded_pg::EmbeddedPostgres;
 use lagesbild::{db, startup::Application};
 
@@ -171,12 +172,37 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings.database.pool_size = 4;
     settings.http.bind = "127.0.0.1:0".parse().expect("static address");
     settings.http.workers = Some(1);
+    settings.auth.jwt_secret = Some(lagesbild::config::Secret::new(JWT_SECRET));
     settings
+}
+
+/// The access-token key of test applications (tests forge tokens with it and others).
+pub const JWT_SECRET: &str = "test-signing-key-0123456789abcdef-0123456789";
+/// The password of every user the tests create.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Hashing once per test process keeps user creation fast.
+static PASSWORD_HASH: OnceLock<String> = OnceLock::new();
+
+fn password_hash() -> &'static str {
+    PASSWORD_HASH.get_or_init(|| {
+        let password = lagesbild::auth::password::NewPassword::parse(PASSWORD, &[])
+            .expect("a strong test password");
+        lagesbild::auth::password::hash(&password).expect("hashing")
+    })
+}
+
+/// A user the test created, with what it needs to log in.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: uuid::Uuid,
+    pub username: String,
 }
 
 /// A running application on its own database.
 pub struct TestApp {
     pub address: String,
+    pub database_url: String,
     pub client: reqwest::Client,
     handle: actix_web::dev::ServerHandle,
     // Dropped after the server is told to stop.
@@ -211,6 +237,7 @@ impl TestApp {
             .expect("building the HTTP client");
         Self {
             address,
+            database_url: url,
             client,
             handle,
             _database: database,
@@ -227,6 +254,86 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
+    }
+
+    pub fn db(&self) -> PgConnection {
+        PgConnection::establish(&self.database_url).expect("connecting to the test database")
+    }
+
+    /// Creates a person account directly in the database (password [`PASSWORD`]).
+    pub fn create_user(&self, role: Role, area: &str) -> TestUser {
+        self.insert_user(role, area, "person", Some(password_hash()))
+    }
+
+    /// Creates a service account (no password) directly in the database.
+    pub fn create_service_account(&self, role: Role, area: &str) -> TestUser {
+        self.insert_user(role, area, "service", None)
+    }
+
+    fn insert_user(&self, role: Role, area: &str, kind: &str, hash: Option<&str>) -> TestUser {
+        static NEXT_USER: AtomicUsize = AtomicUsize::new(0);
+        let username = format!(
+            "{}-{}-{}",
+            role.as_str().replace('_', "-"),
+            area,
+            NEXT_USER.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut conn = self.db();
+        let area = lagesbild::db::queries::areas::by_code(&mut conn, area)
+            .unwrap()
+            .expect("a seeded area");
+        let user = lagesbild::db::queries::users::insert(
+            &mut conn,
+            &lagesbild::db::models::NewUser {
+                username: &username,
+                role: role.as_str(),
+                area_id: area.id,
+                kind,
+                password_hash: hash,
+            },
+        )
+        .unwrap();
+        TestUser {
+            id: user.id,
+            username,
+        }
+    }
+
+    pub async fn login_response(&self, username: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/auth/login"))
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Logs `user` in and returns the token pair.
+    pub async fn login(&self, user: &TestUser) -> serde_json::Value {
+        let response = self.login_response(&user.username, PASSWORD).await;
+        assert_eq!(response.status(), 200, "login of {}", user.username);
+        response.json().await.unwrap()
+    }
+
+    /// A fresh user of `role` in `area`, logged in: their access token.
+    pub async fn token_for(&self, role: Role, area: &str) -> String {
+        let user = self.create_user(role, area);
+        self.login(&user).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// A request with `Authorization: Bearer token`.
+    pub fn authed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
     }
 }
 

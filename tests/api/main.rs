@@ -3,8 +3,11 @@
 //! One test binary (compiled once); each test gets its own database cloned from a
 //! migrated template. See `helpers` for how the database server is chosen.
 
+mod access;
+mod auth;
 mod docs;
 mod health;
 mod helpers;
 mod migrations;
 mod problems;
+mod users;

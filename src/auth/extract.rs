@@ -1,0 +1,364 @@
+//! Who is calling: the principal behind an `Authorization: Bearer` header.
+//!
+//! Handlers take [`Authenticated`] (any signed-in caller) or [`Authorized<P>`] (a caller
+//! holding permission `P`) as arguments; without one a handler is public. Every request
+//! reloads the user from the database, so a disabled account, a changed role or area,
+//! a revoked session or token, or a changed password takes effect on the next request.
+
+use std::marker::PhantomData;
+use std::net::IpAddr;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use chrono::Utc;
+use uuid::Uuid;
+
+use crate::audit::{Audit, Outcome};
+use crate::auth::permissions::{Permission, RequiredPermission};
+use crate::auth::secrets::{self, API_TOKEN_PREFIX};
+use crate::db::models::{Area, User};
+use crate::db::{self, queries};
+use crate::domain::identity::Role;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// An access token of a login session.
+    Session(Uuid),
+    /// An API token.
+    ApiToken(Uuid),
+}
+
+/// The authenticated caller, as the database sees them now.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: User,
+    pub role: Role,
+    pub area: Area,
+    /// The role's permissions, narrowed to the token's for API tokens.
+    pub permissions: Vec<Permission>,
+    pub credential: Credential,
+}
+
+impl Principal {
+    pub fn can(&self, permission: Permission) -> bool {
+        self.permissions.contains(&permission)
+    }
+
+    /// Whether the area at `path` lies in the caller's subtree.
+    pub fn scope_contains(&self, path: &str) -> bool {
+        crate::domain::identity::in_subtree(&self.area.path, path)
+    }
+
+    pub fn session(&self) -> Option<Uuid> {
+        match self.credential {
+            Credential::Session(id) => Some(id),
+            Credential::ApiToken(_) => None,
+        }
+    }
+}
+
+/// Request facts needed for audit rows and throttling.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestMeta {
+    pub request_id: Option<Uuid>,
+    pub client_ip: Option<IpAddr>,
+}
+
+impl RequestMeta {
+    pub fn of(req: &HttpRequest) -> Self {
+        let request_id = req
+            .extensions()
+            .get::<tracing_actix_web::RequestId>()
+            .map(|id| **id);
+        let trusted = req
+            .app_data::<web::Data<AppState>>()
+            .map(|s| s.settings.auth.trusted_proxies.clone())
+            .unwrap_or_default();
+        Self {
+            request_id,
+            client_ip: client_ip(req, &trusted),
+        }
+    }
+}
+
+/// The socket peer, unless the peer is a trusted proxy: then the nearest address in
+/// `X-Forwarded-For` that is not itself a trusted proxy.
+fn client_ip(req: &HttpRequest, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let peer = req.peer_addr().map(|a| a.ip())?;
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    forwarded
+        .split(',')
+        .rev()
+        .filter_map(|part| part.trim().parse::<IpAddr>().ok())
+        .find(|ip| !trusted.contains(ip))
+        .or(Some(peer))
+}
+
+impl FromRequest for RequestMeta {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(Ok(Self::of(req)))
+    }
+}
+
+const NO_CREDENTIALS: ApiError = ApiError::Unauthorized {
+    detail: "this endpoint needs an `Authorization: Bearer` header with an access or API token",
+    invalid_token: false,
+};
+const BAD_CREDENTIALS: ApiError = ApiError::Unauthorized {
+    detail: "the token is invalid, expired or revoked",
+    invalid_token: true,
+};
+
+fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState is not registered")))
+}
+
+/// Resolves the caller of `req`, or explains why not (401).
+pub async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
+    // Tokens in URLs end up in proxy logs and browser history: never accept them.
+    if token_in_query(req.query_string()) {
+        return Err(ApiError::Unauthorized {
+            detail: "tokens are accepted only in the Authorization header, never in the URL",
+            invalid_token: true,
+        });
+    }
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or(NO_CREDENTIALS)?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|value| {
+            value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= 4096)
+        .ok_or(BAD_CREDENTIALS)?;
+    let state = state(req)?;
+    let now = Utc::now();
+    if token.starts_with(API_TOKEN_PREFIX) {
+        let digest = secrets::digest(token);
+        let found = db::run(&state.pool, move |conn| {
+            queries::api_tokens::resolve(conn, &digest, now)
+        })
+        .await?;
+        let (api_token, user, area) = found.ok_or(BAD_CREDENTIALS)?;
+        let role = active_role(&user)?;
+        let granted: Vec<Permission> = api_token
+            .permissions
+            .iter()
+            .flatten()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        // A token never exceeds its owner's current role, even after a demotion.
+        let permissions = Permission::granted_to(role)
+            .iter()
+            .copied()
+            .filter(|p| granted.contains(p))
+            .collect();
+        return Ok(Principal {
+            user,
+            role,
+            area,
+            permissions,
+            credential: Credential::ApiToken(api_token.id),
+        });
+    }
+    let claims = state.jwt.verify(token).ok_or(BAD_CREDENTIALS)?;
+    let (sub, sid) = (claims.sub, claims.sid);
+    let found = db::run(&state.pool, move |conn| {
+        queries::sessions::resolve(conn, sub, sid)
+    })
+    .await?;
+    let (user, area, session) = found.ok_or(BAD_CREDENTIALS)?;
+    if session.revoked_at.is_some()
+        || session.expires_at <= now
+        || user.credentials_version != claims.ver
+    {
+        return Err(BAD_CREDENTIALS);
+    }
+    let role = active_role(&user)?;
+    Ok(Principal {
+        permissions: Permission::granted_to(role).to_vec(),
+        user,
+        role,
+        area,
+        credential: Credential::Session(sid),
+    })
+}
+
+fn active_role(user: &User) -> Result<Role, ApiError> {
+    if user.disabled {
+        return Err(BAD_CREDENTIALS);
+    }
+    user.role
+        .parse()
+        .map_err(|e: String| ApiError::internal(anyhow::anyhow!(e)))
+}
+
+/// The outcome of authenticating one request, computed once by [`identify_caller`].
+#[derive(Clone)]
+struct Caller(Result<Principal, AuthFailure>);
+
+#[derive(Debug, Clone)]
+enum AuthFailure {
+    Unauthorized {
+        detail: &'static str,
+        invalid_token: bool,
+    },
+    Unavailable(String),
+    Internal,
+}
+
+impl From<AuthFailure> for ApiError {
+    fn from(failure: AuthFailure) -> Self {
+        match failure {
+            AuthFailure::Unauthorized {
+                detail,
+                invalid_token,
+            } => ApiError::Unauthorized {
+                detail,
+                invalid_token,
+            },
+            AuthFailure::Unavailable(reason) => ApiError::Unavailable { reason },
+            AuthFailure::Internal => ApiError::internal(anyhow::anyhow!(
+                "authentication failed; see the earlier log line"
+            )),
+        }
+    }
+}
+
+/// Middleware: authenticates every request that carries credentials, before any
+/// extractor runs. actix polls a handler's extractors together, so an authentication
+/// that waited for the database inside an extractor could lose the race against a
+/// body error: an anonymous caller would learn that their body was invalid (422)
+/// instead of being refused (401). Here the answer is known before extraction starts.
+pub async fn identify_caller(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let presented =
+        req.headers().contains_key(header::AUTHORIZATION) || token_in_query(req.query_string());
+    if presented {
+        let outcome = authenticate(req.request())
+            .await
+            .map_err(|error| match error {
+                ApiError::Unauthorized {
+                    detail,
+                    invalid_token,
+                } => AuthFailure::Unauthorized {
+                    detail,
+                    invalid_token,
+                },
+                ApiError::Unavailable { reason } => AuthFailure::Unavailable(reason),
+                other => {
+                    tracing::error!(error.cause_chain = ?other, "authentication failed");
+                    AuthFailure::Internal
+                }
+            });
+        req.extensions_mut().insert(Caller(outcome));
+    }
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let response = next.call(req).await?;
+    let denial = response
+        .request()
+        .extensions_mut()
+        .remove::<PendingDenial>();
+    if let (Some(PendingDenial(audit)), Some(state)) = (denial, state)
+        && let Err(error) = db::run(&state.pool, move |conn| {
+            queries::audit::record(conn, audit.row())
+        })
+        .await
+    {
+        tracing::warn!(%error, "could not record a permission denial");
+    }
+    Ok(response)
+}
+
+/// A permission denial that the middleware writes to the audit log.
+struct PendingDenial(Audit);
+
+fn token_in_query(query: &str) -> bool {
+    ["access_token=", "token=", "api_token="]
+        .iter()
+        .any(|name| query.split('&').any(|pair| pair.starts_with(name)))
+}
+
+fn caller(req: &HttpRequest) -> Result<Principal, ApiError> {
+    match req.extensions().get::<Caller>() {
+        Some(Caller(outcome)) => outcome.clone().map_err(ApiError::from),
+        None => Err(NO_CREDENTIALS),
+    }
+}
+
+/// Any authenticated caller.
+pub struct Authenticated(pub Principal);
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(caller(req).map(Authenticated))
+    }
+}
+
+/// An authenticated caller holding permission `P`; others get 403 (and an audit row).
+pub struct Authorized<P> {
+    pub principal: Principal,
+    _permission: PhantomData<P>,
+}
+
+impl<P> std::ops::Deref for Authorized<P> {
+    type Target = Principal;
+    fn deref(&self) -> &Principal {
+        &self.principal
+    }
+}
+
+impl<P: RequiredPermission + 'static> FromRequest for Authorized<P> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let principal = match caller(req) {
+            Ok(principal) => principal,
+            Err(error) => return std::future::ready(Err(error)),
+        };
+        if principal.can(P::PERMISSION) {
+            return std::future::ready(Ok(Authorized {
+                principal,
+                _permission: PhantomData,
+            }));
+        }
+        let audit = Audit::new("permission.denied", Outcome::Denied, &RequestMeta::of(req)).by(&principal).details(
+            serde_json::json!({"permission": P::PERMISSION.as_str(), "method": req.method().as_str(),
+                               "route": req.match_pattern().unwrap_or_default()}),
+        );
+        // `identify_caller` records it before the response leaves (extractors must not wait).
+        req.extensions_mut().insert(PendingDenial(audit));
+        std::future::ready(Err(ApiError::Forbidden(format!(
+            "this needs the `{}` permission",
+            P::PERMISSION
+        ))))
+    }
+}

@@ -1,0 +1,9 @@
+//! Query functions: plain synchronous functions over `&mut PgConnection`, called only
+//! through `db::run`. They take domain types and return rows or domain results.
+
+pub mod api_tokens;
+pub mod areas;
+pub mod audit;
+pub mod sessions;
+pub mod throttle;
+pub mod users;

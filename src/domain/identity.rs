@@ -1,0 +1,246 @@
+//! Who people are in Lägesbild: roles, usernames, area codes, account kinds.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// What a user does, which fixes what they may do (see `auth::permissions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    School,
+    FieldWorker,
+    Police,
+    SocialServices,
+    Leisure,
+    Coordinator,
+    Analyst,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 8] = [
+        Role::School,
+        Role::FieldWorker,
+        Role::Police,
+        Role::SocialServices,
+        Role::Leisure,
+        Role::Coordinator,
+        Role::Analyst,
+        Role::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::School => "school",
+            Role::FieldWorker => "field_worker",
+            Role::Police => "police",
+            Role::SocialServices => "social_services",
+            Role::Leisure => "leisure",
+            Role::Coordinator => "coordinator",
+            Role::Analyst => "analyst",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown role: {s}"))
+    }
+}
+
+/// Person accounts log in with a password; service accounts only use API tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountKind {
+    Person,
+    Service,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::Person => "person",
+            AccountKind::Service => "service",
+        }
+    }
+}
+
+impl FromStr for AccountKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "person" => Ok(AccountKind::Person),
+            "service" => Ok(AccountKind::Service),
+            other => Err(format!("unknown account kind: {other}")),
+        }
+    }
+}
+
+/// A login name: 3–64 characters of `a-z 0-9 . _ @ -`, starting with a letter or digit,
+/// compared case-insensitively (stored lower-case).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let name = raw.trim().to_lowercase();
+        let valid_chars = name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._@-".contains(c));
+        let starts_well = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+        if !(3..=64).contains(&name.len()) || !valid_chars || !starts_well {
+            return Err(
+                "a username has 3–64 characters: letters a–z, digits, '.', '_', '@' or '-', \
+                        starting with a letter or digit"
+                    .into(),
+            );
+        }
+        Ok(Self(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An area code: a lower-case ASCII slug such as `ostra-ersboda`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AreaCode(String);
+
+impl AreaCode {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let valid = !raw.is_empty()
+            && raw.len() <= 64
+            && raw.split('-').all(|part| {
+                !part.is_empty()
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            });
+        if valid {
+            Ok(Self(raw.to_string()))
+        } else {
+            Err(format!(
+                "not an area code (a lower-case slug such as `ostra-ersboda`): {raw:?}"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Levels of the area tree, from the top.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AreaLevel {
+    Region,
+    Municipality,
+    District,
+}
+
+impl AreaLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AreaLevel::Region => "region",
+            AreaLevel::Municipality => "municipality",
+            AreaLevel::District => "district",
+        }
+    }
+
+    /// The level of a new area under a parent of this level, if it may have children.
+    pub fn child(self) -> Option<AreaLevel> {
+        match self {
+            AreaLevel::Region => Some(AreaLevel::Municipality),
+            AreaLevel::Municipality => Some(AreaLevel::District),
+            AreaLevel::District => None,
+        }
+    }
+}
+
+impl FromStr for AreaLevel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "region" => Ok(AreaLevel::Region),
+            "municipality" => Ok(AreaLevel::Municipality),
+            "district" => Ok(AreaLevel::District),
+            other => Err(format!("unknown area level: {other}")),
+        }
+    }
+}
+
+/// Whether the area at `path` lies in the subtree rooted at `root` (itself included).
+/// Paths look like `/vasterbotten/umea/centrum/`.
+pub fn in_subtree(root: &str, path: &str) -> bool {
+    path.starts_with(root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_round_trip_through_their_codes() {
+        for role in Role::ALL {
+            assert_eq!(role.as_str().parse::<Role>(), Ok(role));
+            assert_eq!(serde_json::to_value(role).unwrap(), role.as_str());
+        }
+        assert!("superuser".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn usernames_are_case_insensitive_and_restricted() {
+        assert_eq!(
+            Username::parse(" Anna.Berg@Umea ").unwrap().as_str(),
+            "anna.berg@umea"
+        );
+        for bad in [
+            "ab",
+            "-anna",
+            "anna berg",
+            "anna\u{0}",
+            "åsa",
+            &"a".repeat(65),
+        ] {
+            assert!(Username::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn area_codes_are_slugs() {
+        assert!(AreaCode::parse("ostra-ersboda").is_ok());
+        for bad in ["", "Umea", "östra", "a--b", "-a", "a-", "a b"] {
+            assert!(AreaCode::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn a_subtree_contains_its_root_and_descendants_only() {
+        assert!(in_subtree("/vasterbotten/umea/", "/vasterbotten/umea/"));
+        assert!(in_subtree("/vasterbotten/umea/", "/vasterbotten/umea/teg/"));
+        assert!(!in_subtree("/vasterbotten/umea/", "/vasterbotten/"));
+        assert!(!in_subtree(
+            "/stockholm/sollentuna/",
+            "/vasterbotten/umea/teg/"
+        ));
+    }
+}

@@ -1,0 +1,4 @@
+//! Parsed, valid-by-construction types. A value of one of these types has passed every
+//! rule that applies to it; queries accept only these, never raw strings.
+
+pub mod identity;

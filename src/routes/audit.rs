@@ -1,0 +1,118 @@
+//! Reading the audit log (admins, their area only).
+
+use actix_web::{get, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::auth::Authorized;
+use crate::auth::permissions::perm;
+use crate::db::models::AuditEvent;
+use crate::db::queries::audit::AuditFilter;
+use crate::db::{self, queries};
+use crate::error::{ApiError, Problem};
+use crate::routes::users::page_limit;
+use crate::startup::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    /// Only events by this user.
+    pub actor: Option<Uuid>,
+    /// Only this action, e.g. `auth.login`, `user.update`, `permission.denied`.
+    pub action: Option<String>,
+    /// Events at or after this time (RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// Events before this time (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEventView {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor_id: Option<Uuid>,
+    pub action: String,
+    /// `success`, `failure` or `denied`.
+    pub outcome: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub request_id: Option<Uuid>,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    pub items: Vec<AuditEventView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<i64>,
+}
+
+impl From<AuditEvent> for AuditEventView {
+    fn from(e: AuditEvent) -> Self {
+        Self {
+            id: e.id,
+            at: e.at,
+            actor_id: e.actor_id,
+            action: e.action,
+            outcome: e.outcome,
+            target_type: e.target_type,
+            target_id: e.target_id,
+            request_id: e.request_id,
+            details: e.details,
+        }
+    }
+}
+
+/// Audit events of the admin's area, newest first.
+#[utoipa::path(
+    tag = "audit",
+    security(("bearer" = [])),
+    params(AuditParams),
+    responses(
+        (status = 200, description = "A page of events", body = AuditPage),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs `audit:read`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid parameters", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[get("/v1/audit-events")]
+pub async fn list(
+    state: web::Data<AppState>,
+    admin: Authorized<perm::AuditRead>,
+    params: web::Query<AuditParams>,
+) -> Result<web::Json<AuditPage>, ApiError> {
+    let params = params.into_inner();
+    let limit = page_limit(params.limit)?;
+    let filter = AuditFilter {
+        actor: params.actor,
+        action: params.action,
+        from: params.from,
+        to: params.to,
+        before: params.cursor,
+        limit: limit + 1,
+    };
+    let scope = admin.area.path.clone();
+    let events = db::run(&state.pool, move |conn| {
+        queries::audit::list(conn, &scope, &filter)
+    })
+    .await?;
+    let more = events.len() as i64 > limit;
+    let items: Vec<AuditEventView> = events
+        .into_iter()
+        .take(limit as usize)
+        .map(Into::into)
+        .collect();
+    let next_cursor = if more {
+        items.last().map(|e| e.id)
+    } else {
+        None
+    };
+    Ok(web::Json(AuditPage { items, next_cursor }))
+}

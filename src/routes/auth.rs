@@ -1,0 +1,209 @@
+//! Sessions and the caller's own account: login, refresh, logout, `/v1/me`.
+
+use actix_web::{HttpResponse, get, post, put, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+use validator::Validate;
+
+use crate::audit::{Audit, Outcome};
+use crate::auth::extract::RequestMeta;
+use crate::auth::password::NewPassword;
+use crate::auth::sessions::{self, TokenPair};
+use crate::auth::{Authenticated, Permission};
+use crate::db::{self, queries};
+use crate::domain::identity::{AccountKind, Role};
+use crate::error::{ApiError, Problem};
+use crate::extract::Json;
+use crate::startup::AppState;
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"username": "anna.berg", "password": "correct horse battery staple"}))]
+pub struct LoginRequest {
+    #[validate(length(min = 1, max = 64))]
+    pub username: String,
+    #[validate(length(min = 1, max = 512))]
+    pub password: String,
+}
+
+/// Exchanges a username and password for an access token and a refresh token.
+#[utoipa::path(
+    tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = TokenPair),
+        (status = 401, description = "Invalid username or password (the same answer for every cause)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed logins for this account or client; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/v1/auth/login")]
+pub async fn login(
+    state: web::Data<AppState>,
+    meta: RequestMeta,
+    body: Json<LoginRequest>,
+) -> Result<web::Json<TokenPair>, ApiError> {
+    let LoginRequest { username, password } = body.0;
+    Ok(web::Json(
+        sessions::login(&state, &username, password, meta).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The refresh token of the last login or refresh.
+    #[validate(length(min = 1, max = 256))]
+    pub refresh_token: String,
+}
+
+/// Exchanges a refresh token for a new pair. Each refresh token works once; presenting
+/// a used one again revokes the whole session.
+#[utoipa::path(
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new token pair", body = TokenPair),
+        (status = 401, description = "Invalid, expired, reused or revoked refresh token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/v1/auth/refresh")]
+pub async fn refresh(
+    state: web::Data<AppState>,
+    meta: RequestMeta,
+    body: Json<RefreshRequest>,
+) -> Result<web::Json<TokenPair>, ApiError> {
+    Ok(web::Json(
+        sessions::refresh(&state, &body.0.refresh_token, meta).await?,
+    ))
+}
+
+/// Ends the caller's session: its refresh token and access tokens stop working at once.
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Logged out"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Called with an API token (revoke those with DELETE /v1/api-tokens/{id})", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/v1/auth/logout")]
+pub async fn logout(
+    state: web::Data<AppState>,
+    meta: RequestMeta,
+    caller: Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let principal = caller.0;
+    let session = principal.session().ok_or_else(|| {
+        ApiError::Forbidden("API tokens are revoked with DELETE /v1/api-tokens/{id}".into())
+    })?;
+    let row = Audit::new("auth.logout", Outcome::Success, &meta)
+        .by(&principal)
+        .target("session", session);
+    db::run(&state.pool, move |conn| {
+        queries::sessions::revoke(conn, session, chrono::Utc::now())?;
+        queries::audit::record(conn, row.row())
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The caller as Lägesbild sees them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub id: Uuid,
+    pub username: String,
+    pub role: Role,
+    pub kind: AccountKind,
+    /// Code of the area the caller works in; they see and act on its subtree only.
+    pub area: String,
+    /// What the current credential allows.
+    pub permissions: Vec<Permission>,
+    /// `session` or `api_token`.
+    pub authenticated_with: &'static str,
+}
+
+/// Who am I, and what may I do?
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller", body = Me),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[get("/v1/me")]
+pub async fn me(caller: Authenticated) -> Result<web::Json<Me>, ApiError> {
+    let p = caller.0;
+    Ok(web::Json(Me {
+        id: p.user.id,
+        kind: p
+            .user
+            .kind
+            .parse()
+            .map_err(|e: String| ApiError::internal(anyhow::anyhow!(e)))?,
+        username: p.user.username.clone(),
+        role: p.role,
+        area: p.area.code.clone(),
+        authenticated_with: if p.session().is_some() {
+            "session"
+        } else {
+            "api_token"
+        },
+        permissions: p.permissions,
+    }))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"current_password": "correct horse battery staple", "new_password": "lingonsylt på fredagsmys i juni"}))]
+pub struct PasswordChange {
+    #[validate(length(min = 1, max = 512))]
+    pub current_password: String,
+    /// 12–128 characters, not easily guessed; no composition rules.
+    #[validate(length(min = 1, max = 512))]
+    pub new_password: String,
+}
+
+/// Changes the caller's password. Every existing session and access token ends; the
+/// response carries a fresh session.
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = [])),
+    request_body = PasswordChange,
+    responses(
+        (status = 200, description = "Password changed; a new token pair", body = TokenPair),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Called with an API token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Wrong current password, or the new one breaks the policy", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[put("/v1/me/password")]
+pub async fn change_password(
+    state: web::Data<AppState>,
+    meta: RequestMeta,
+    caller: Authenticated,
+    body: Json<PasswordChange>,
+) -> Result<web::Json<TokenPair>, ApiError> {
+    let principal = caller.0;
+    if principal.session().is_none() {
+        return Err(ApiError::Forbidden(
+            "a password can only be changed in a login session".into(),
+        ));
+    }
+    let new = NewPassword::parse(&body.0.new_password, &[&principal.user.username])
+        .map_err(|message| ApiError::invalid("new_password", "weak_password", message))?;
+    let pair = sessions::change_password(
+        &state,
+        principal.user,
+        principal.area.path,
+        body.0.current_password,
+        new,
+        meta,
+    )
+    .await?;
+    Ok(web::Json(pair))
+}

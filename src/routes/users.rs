@@ -1,0 +1,358 @@
+//! User administration, confined to the admin's area subtree.
+
+use actix_web::{HttpResponse, get, patch, post, web};
+use chrono::{DateTime, Utc};
+use diesel::Connection;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+use validator::Validate;
+
+use crate::audit::{Audit, Outcome};
+use crate::auth::Authorized;
+use crate::auth::extract::RequestMeta;
+use crate::auth::password::{self, NewPassword};
+use crate::auth::permissions::perm;
+use crate::db::models::{Area, NewUser, User};
+use crate::db::{self, queries};
+use crate::domain::identity::{AccountKind, AreaCode, Role, Username};
+use crate::error::{ApiError, Problem};
+use crate::extract::Json;
+use crate::startup::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    pub id: Uuid,
+    pub username: String,
+    pub role: Role,
+    pub kind: AccountKind,
+    pub area: String,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl UserView {
+    fn of(user: &User, area: &Area) -> Result<Self, ApiError> {
+        let bad = |e: String| ApiError::internal(anyhow::anyhow!(e));
+        Ok(Self {
+            id: user.id,
+            username: user.username.clone(),
+            role: user.role.parse().map_err(bad)?,
+            kind: user.kind.parse().map_err(bad)?,
+            area: area.code.clone(),
+            disabled: user.disabled,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"username": "anna.berg", "role": "school", "area": "umea", "kind": "person",
+                           "password": "correct horse battery staple"}))]
+pub struct CreateUser {
+    #[validate(length(min = 3, max = 64))]
+    pub username: String,
+    pub role: Role,
+    /// An area code inside the admin's subtree.
+    #[validate(length(min = 1, max = 64))]
+    pub area: String,
+    pub kind: AccountKind,
+    /// Required for `person`, absent for `service` accounts (they use API tokens).
+    #[validate(length(min = 1, max = 512))]
+    pub password: Option<String>,
+}
+
+/// An area in the caller's subtree, or a 422 naming `field` (unknown and out-of-scope
+/// areas get the same answer, so the answer reveals nothing outside the scope).
+fn area_in_scope(
+    conn: &mut diesel::PgConnection,
+    scope: &str,
+    field: &str,
+    code: &str,
+) -> Result<Area, ApiError> {
+    let code = AreaCode::parse(code).map_err(|m| ApiError::invalid(field, "invalid", m))?;
+    queries::areas::by_code(conn, code.as_str())?
+        .filter(|area| area.path.starts_with(scope))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                field,
+                "unknown_area",
+                format!("no area `{}` in your area", code.as_str()),
+            )
+        })
+}
+
+/// Creates a user in the admin's subtree.
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    request_body = CreateUser,
+    responses(
+        (status = 201, description = "Created", body = UserView),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs `users:manage`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The username is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/v1/users")]
+pub async fn create(
+    state: web::Data<AppState>,
+    meta: RequestMeta,
+    admin: Authorized<perm::UsersManage>,
+    body: Json<CreateUser>,
+) -> Result<HttpResponse, ApiError> {
+    let request = body.0;
+    let username = Username::parse(&request.username)
+        .map_err(|m| ApiError::invalid("username", "invalid", m))?;
+    let password = match (request.kind, &request.password) {
+        (AccountKind::Person, Some(raw)) => Some(
+            NewPassword::parse(raw, &[username.as_str()])
+                .map_err(|m| ApiError::invalid("password", "weak_password", m))?,
+        ),
+        (AccountKind::Person, None) => {
+            return Err(ApiError::invalid(
+                "password",
+                "required",
+                "a person account needs an initial password",
+            ));
+        }
+        (AccountKind::Service, Some(_)) => {
+            return Err(ApiError::invalid(
+                "password",
+                "not_allowed",
+                "service accounts have no password; give them API tokens",
+            ));
+        }
+        (AccountKind::Service, None) => None,
+    };
+    let hash = match password {
+        Some(p) => Some(crate::blocking::run(move || password::hash(&p)).await?),
+        None => None,
+    };
+    let scope = admin.area.path.clone();
+    let audit = Audit::new("user.create", Outcome::Success, &meta).by(&admin);
+    let (user, area) = db::run(&state.pool, move |conn| {
+        conn.transaction(|conn| {
+            let area = area_in_scope(conn, &scope, "area", &request.area)?;
+            let user = queries::users::insert(
+                conn,
+                &NewUser {
+                    username: username.as_str(),
+                    role: request.role.as_str(),
+                    area_id: area.id,
+                    kind: request.kind.as_str(),
+                    password_hash: hash.as_deref(),
+                },
+            )
+            .map_err(|e| match e {
+                ApiError::Conflict(_) => {
+                    ApiError::Conflict(format!("the username `{}` is taken", username.as_str()))
+                }
+                other => other,
+            })?;
+            let details =
+                serde_json::json!({"role": user.role, "area": area.code, "kind": user.kind});
+            queries::audit::record(conn, audit.target("user", user.id).details(details).row())?;
+            Ok((user, area))
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(UserView::of(&user, &area)?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserPage {
+    pub items: Vec<UserView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// Users in the admin's subtree, by username.
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of users", body = UserPage),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs `users:manage`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid parameters", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[get("/v1/users")]
+pub async fn list(
+    state: web::Data<AppState>,
+    admin: Authorized<perm::UsersManage>,
+    params: web::Query<ListParams>,
+) -> Result<web::Json<UserPage>, ApiError> {
+    let limit = page_limit(params.limit)?;
+    let scope = admin.area.path.clone();
+    let cursor = params.cursor.clone();
+    let rows = db::run(&state.pool, move |conn| {
+        queries::users::list_in_scope(conn, &scope, cursor.as_deref(), limit + 1)
+    })
+    .await?;
+    let more = rows.len() as i64 > limit;
+    let items = rows
+        .iter()
+        .take(limit as usize)
+        .map(|(u, a)| UserView::of(u, a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let next_cursor = if more {
+        items.last().map(|u| u.username.clone())
+    } else {
+        None
+    };
+    Ok(web::Json(UserPage { items, next_cursor }))
+}
+
+pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit.unwrap_or(50) {
+        n @ 1..=200 => Ok(n),
+        _ => Err(ApiError::invalid(
+            "limit",
+            "out_of_range",
+            "limit is between 1 and 200",
+        )),
+    }
+}
+
+/// One user of the admin's subtree (404 for users outside it).
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user", body = UserView),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs `users:manage`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user in your area", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[get("/v1/users/{id}")]
+pub async fn get_one(
+    state: web::Data<AppState>,
+    admin: Authorized<perm::UsersManage>,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<UserView>, ApiError> {
+    let (id, scope) = (id.into_inner(), admin.area.path.clone());
+    let (user, area) = db::run(&state.pool, move |conn| {
+        queries::users::in_scope(conn, id, &scope)
+    })
+    .await?
+    .ok_or(ApiError::NotFound)?;
+    Ok(web::Json(UserView::of(&user, &area)?))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"disabled": true}))]
+pub struct UpdateUser {
+    pub role: Option<Role>,
+    #[validate(length(min = 1, max = 64))]
+    pub area: Option<String>,
+    pub disabled: Option<bool>,
+    /// Sets a new password (person accounts); ends the user's sessions.
+    #[validate(length(min = 1, max = 512))]
+    pub password: Option<String>,
+}
+
+/// Changes a user's role, area, disabled flag or password. Takes effect on the user's
+/// next request. The last active admin of an area cannot be disabled or demoted.
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    request_body = UpdateUser,
+    responses(
+        (status = 200, description = "Updated", body = UserView),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs `users:manage`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user in your area", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Would leave an area without an active admin", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[patch("/v1/users/{id}")]
+pub async fn update(
+    state: web::Data<AppState>,
+    meta: RequestMeta,
+    admin: Authorized<perm::UsersManage>,
+    id: web::Path<Uuid>,
+    body: Json<UpdateUser>,
+) -> Result<web::Json<UserView>, ApiError> {
+    let (id, scope, change) = (id.into_inner(), admin.area.path.clone(), body.0);
+    let (target, _) = {
+        let scope = scope.clone();
+        db::run(&state.pool, move |conn| {
+            queries::users::in_scope(conn, id, &scope)
+        })
+        .await?
+        .ok_or(ApiError::NotFound)?
+    };
+    let new_hash = match &change.password {
+        None => None,
+        Some(_) if target.kind == AccountKind::Service.as_str() => {
+            return Err(ApiError::invalid(
+                "password",
+                "not_allowed",
+                "service accounts have no password",
+            ));
+        }
+        Some(raw) => {
+            let p = NewPassword::parse(raw, &[&target.username])
+                .map_err(|m| ApiError::invalid("password", "weak_password", m))?;
+            Some(crate::blocking::run(move || password::hash(&p)).await?)
+        }
+    };
+    let audit = Audit::new("user.update", Outcome::Success, &meta)
+        .by(&admin)
+        .target("user", id);
+    let (user, area) = db::run(&state.pool, move |conn| {
+        conn.transaction(|conn| {
+            let (current, current_area) = queries::users::in_scope(conn, id, &scope)?.ok_or(ApiError::NotFound)?;
+            let area = match &change.area {
+                Some(code) => area_in_scope(conn, &scope, "area", code)?,
+                None => current_area.clone(),
+            };
+            let role = change.role.map_or(current.role.clone(), |r| r.as_str().to_string());
+            let disabled = change.disabled.unwrap_or(current.disabled);
+            let loses_admin = current.role == "admin" && !current.disabled && (role != "admin" || disabled || area.id != current.area_id);
+            if loses_admin && queries::users::other_admins_covering(conn, id, &current_area.path)? == 0 {
+                return Err(ApiError::Conflict(format!(
+                    "this is the last active admin of `{}`; appoint another admin first",
+                    current_area.code
+                )));
+            }
+            let mut updated = queries::users::update_access(conn, id, &role, area.id, disabled)?;
+            if let Some(hash) = &new_hash {
+                updated = queries::users::set_password(conn, id, hash)?;
+            }
+            if disabled || new_hash.is_some() {
+                queries::sessions::revoke_all(conn, id, Utc::now())?;
+            }
+            let details = serde_json::json!({
+                "role": change.role.map(|r| r.as_str()), "area": change.area.as_ref().map(|_| &area.code),
+                "disabled": change.disabled, "password_reset": new_hash.is_some()});
+            queries::audit::record(conn, audit.details(details).row())?;
+            Ok((updated, area))
+        })
+    })
+    .await?;
+    Ok(web::Json(UserView::of(&user, &area)?))
+}

@@ -60,12 +60,67 @@ impl Modify for BearerAuth {
 
 /// The complete document: global parts plus every registered route.
 pub fn spec() -> utoipa::openapi::OpenApi {
-    let (_, spec) = App::new()
+    let (_, mut spec) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .configure(crate::routes::configure)
         .split_for_parts();
+    declare_standard_errors(&mut spec);
     spec
+}
+
+/// Every `/v1` operation can answer 422 (invalid input) and 429 (rate limited); every
+/// one that needs a token can answer 401 and 403. Declared here once, so that no
+/// handler can forget them; a handler's own, more specific description wins.
+fn declare_standard_errors(spec: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+
+    let problem = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    crate::error::PROBLEM_CONTENT_TYPE,
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for (path, item) in spec.paths.paths.iter_mut() {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+            let mut standard = vec![
+                (
+                    "422",
+                    "Invalid parameters or body; `errors` names the fields",
+                ),
+                ("429", "Too many requests; see `Retry-After`"),
+            ];
+            if secured {
+                standard.push(("401", "Missing, invalid, expired or revoked token"));
+                standard.push(("403", "The token lacks the permission this needs"));
+            }
+            for (status, description) in standard {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| problem(description));
+            }
+        }
+    }
 }
 
 /// The document as committed: pretty JSON with a trailing newline.

@@ -86,6 +86,8 @@ impl EmbeddedPostgres {
         }
         if !data_dir.join("PG_VERSION").exists() {
             init_cluster(&bins, &data_dir, owner)?;
+        } else if let Some(running) = Self::attach(&data_dir) {
+            return Ok(running);
         }
         let log_path = data_dir.join("server.log");
         let child = spawn_server(&bins, &data_dir, &log_path, owner)?;
@@ -96,6 +98,22 @@ impl EmbeddedPostgres {
         };
         server.wait_until_ready(&log_path)?;
         Ok(server)
+    }
+
+    /// The server another Lägesbild process already runs on `data_dir` (e.g. `serve`
+    /// while an operator runs `create-admin`): used, but not stopped, by this process.
+    fn attach(data_dir: &Path) -> Option<Self> {
+        if !data_dir.join("postmaster.pid").exists() {
+            return None;
+        }
+        let url = socket_url(data_dir, DATABASE);
+        PgConnection::establish(&url).ok()?;
+        tracing::info!(dir = %data_dir.display(), "using the private PostgreSQL that is already running");
+        Some(Self {
+            child: None,
+            url,
+            data_dir: data_dir.to_path_buf(),
+        })
     }
 
     /// A libpq connection URL for the application database.

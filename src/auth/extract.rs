@@ -362,3 +362,43 @@ impl<P: RequiredPermission + 'static> FromRequest for Authorized<P> {
         ))))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_client_is_the_peer_unless_the_peer_is_a_trusted_proxy() {
+        let req = TestRequest::default()
+            .peer_addr("10.0.0.5:40000".parse().unwrap())
+            .insert_header(("x-forwarded-for", "203.0.113.7, 10.0.0.9"))
+            .to_http_request();
+        assert_eq!(
+            client_ip(&req, &[]),
+            Some(ip("10.0.0.5")),
+            "an untrusted peer cannot claim another address"
+        );
+        assert_eq!(
+            client_ip(&req, &[ip("10.0.0.5")]),
+            Some(ip("10.0.0.9")),
+            "the nearest untrusted hop"
+        );
+        assert_eq!(
+            client_ip(&req, &[ip("10.0.0.5"), ip("10.0.0.9")]),
+            Some(ip("203.0.113.7"))
+        );
+    }
+
+    #[test]
+    fn tokens_in_the_query_string_are_recognised() {
+        assert!(token_in_query("access_token=abc"));
+        assert!(token_in_query("period=week&token=lgb_x"));
+        assert!(!token_in_query("period=week&format=csv"));
+    }
+}

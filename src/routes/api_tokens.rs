@@ -92,10 +92,8 @@ fn forbidden_via_token() -> ApiError {
     request_body = CreateApiToken,
     responses(
         (status = 201, description = "Created; the secret is in `token`", body = CreatedApiToken),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Needs a login session, and `tokens:manage` for other users", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, unknown user, or permissions the owner lacks", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[post("/v1/api-tokens")]
@@ -164,8 +162,6 @@ pub struct ListParams {
     params(ListParams),
     responses(
         (status = 200, description = "Tokens, newest first (never their secrets)", body = [ApiTokenView]),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid parameters", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[get("/v1/api-tokens")]
@@ -201,7 +197,6 @@ fn may_revoke(caller: &Principal, token: &ApiToken, owner_area: &str) -> bool {
     params(("id" = Uuid, Path, description = "Token id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such token of yours", body = Problem, content_type = "application/problem+json"),
     ),
 )]

@@ -58,7 +58,6 @@ fn views(areas: &[Area]) -> Result<Vec<AreaView>, ApiError> {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Areas", body = [AreaView]),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Needs `reference:read`", body = Problem, content_type = "application/problem+json"),
     ),
 )]
@@ -96,10 +95,8 @@ pub struct CreateArea {
     request_body = CreateArea,
     responses(
         (status = 201, description = "Created", body = AreaView),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Needs `reference:write`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The code is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[post("/v1/areas")]
@@ -181,10 +178,8 @@ pub struct UpdateArea {
     request_body = UpdateArea,
     responses(
         (status = 200, description = "Updated", body = AreaView),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Needs `reference:write`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such area in your area", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[patch("/v1/areas/{code}")]

@@ -77,9 +77,7 @@ impl From<AuditEvent> for AuditEventView {
     params(AuditParams),
     responses(
         (status = 200, description = "A page of events", body = AuditPage),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Needs `audit:read`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid parameters", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[get("/v1/audit-events")]

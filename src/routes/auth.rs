@@ -34,7 +34,6 @@ pub struct LoginRequest {
     responses(
         (status = 200, description = "Logged in", body = TokenPair),
         (status = 401, description = "Invalid username or password (the same answer for every cause)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed logins for this account or client; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
     ),
 )]
@@ -66,7 +65,6 @@ pub struct RefreshRequest {
     responses(
         (status = 200, description = "A new token pair", body = TokenPair),
         (status = 401, description = "Invalid, expired, reused or revoked refresh token", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[post("/v1/auth/refresh")]
@@ -86,7 +84,6 @@ pub async fn refresh(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Logged out"),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Called with an API token (revoke those with DELETE /v1/api-tokens/{id})", body = Problem, content_type = "application/problem+json"),
     ),
 )]
@@ -132,7 +129,6 @@ pub struct Me {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller", body = Me),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[get("/v1/me")]
@@ -176,7 +172,6 @@ pub struct PasswordChange {
     request_body = PasswordChange,
     responses(
         (status = 200, description = "Password changed; a new token pair", body = TokenPair),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Called with an API token", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Wrong current password, or the new one breaks the policy", body = Problem, content_type = "application/problem+json"),
     ),

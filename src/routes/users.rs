@@ -92,11 +92,8 @@ fn area_in_scope(
     request_body = CreateUser,
     responses(
         (status = 201, description = "Created", body = UserView),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Needs `users:manage`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The username is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[post("/v1/users")]
@@ -189,9 +186,7 @@ pub struct UserPage {
     params(ListParams),
     responses(
         (status = 200, description = "A page of users", body = UserPage),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Needs `users:manage`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid parameters", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[get("/v1/users")]
@@ -239,7 +234,6 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     params(("id" = Uuid, Path, description = "User id")),
     responses(
         (status = 200, description = "The user", body = UserView),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Needs `users:manage`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user in your area", body = Problem, content_type = "application/problem+json"),
     ),
@@ -281,11 +275,9 @@ pub struct UpdateUser {
     request_body = UpdateUser,
     responses(
         (status = 200, description = "Updated", body = UserView),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Needs `users:manage`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user in your area", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Would leave an area without an active admin", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[patch("/v1/users/{id}")]

@@ -278,6 +278,14 @@ impl From<diesel::result::Error> for ApiError {
             E::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 Self::unavailable("the database could not serialise this transaction")
             }
+            // A NUL or an invalid byte slipped past validation: the client's mistake, not ours.
+            E::DatabaseError(_, ref info) if info.message().contains("invalid byte sequence") => {
+                Self::invalid(
+                    "body",
+                    "invalid_character",
+                    "a value contains a character that cannot be stored",
+                )
+            }
             // The server is shutting down or restarting (admin_shutdown, crash_shutdown, cannot_connect_now).
             E::DatabaseError(_, ref info) if is_server_going_away(info.message()) => {
                 Self::unavailable("the database is restarting")

@@ -73,16 +73,69 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for Json<T> {
 }
 
 /// Deserialises a complete JSON document, naming the field behind any shape error.
+///
+/// No string anywhere in a body may hold a control character (NUL, escapes, line
+/// breaks): Lägesbild has no free text, so such a character is a mistake or an attack.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+    let document: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
+    if let Some(path) = control_character_at(&document, String::new()) {
+        return Err(ApiError::Validation(vec![split_index(FieldError::new(
+            path,
+            "control_character",
+            "control characters are not allowed",
+        ))]));
+    }
+    serde_path_to_error::deserialize(document).map_err(|err| {
         let path = err.path().to_string();
         shape_error(&path, err.into_inner())
-    })?;
-    deserializer
-        .end()
-        .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
-    Ok(value)
+    })
+}
+
+/// The dotted path of the first string (or key) holding a control character.
+fn control_character_at(value: &serde_json::Value, path: String) -> Option<String> {
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        serde_json::Value::String(text) if text.chars().any(char::is_control) => {
+            Some(if path.is_empty() {
+                "body".into()
+            } else {
+                path.clone()
+            })
+        }
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| control_character_at(item, join(&i.to_string()))),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            if key.chars().any(char::is_control) {
+                Some(join(&key.escape_default().to_string()))
+            } else {
+                control_character_at(item, join(key))
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// `signals.3.area` or `signals[3].area` → index 3, field `area`: batch errors name
+/// the item by index (DESIGN §4).
+pub fn split_index(mut error: FieldError) -> FieldError {
+    let normalised = error.field.replace('[', ".").replace(']', "");
+    let mut parts = normalised.splitn(3, '.');
+    if let (Some(_list), Some(index), Some(rest)) = (parts.next(), parts.next(), parts.next())
+        && let Ok(index) = index.parse::<usize>()
+    {
+        error.index = Some(index);
+        error.field = rest.to_string();
+    }
+    error
 }
 
 fn shape_error(path: &str, err: serde_json::Error) -> ApiError {
@@ -123,18 +176,57 @@ fn shape_error(path: &str, err: serde_json::Error) -> ApiError {
         .next()
         .unwrap_or(&message)
         .to_string();
-    ApiError::Validation(vec![FieldError::new(
+    ApiError::Validation(vec![split_index(FieldError::new(
         if field == "." { "body".into() } else { field },
         code,
         message,
-    )])
+    ))])
 }
 
 /// `validator`'s nested errors, flattened to dotted field paths.
 pub fn field_errors(errors: &ValidationErrors) -> Vec<FieldError> {
     let mut out = Vec::new();
     collect(errors, "", &mut out);
-    out
+    out.into_iter().map(split_index).collect()
+}
+
+/// Middleware: a URL with a percent-encoded control character (`%00`, `%0A`, …) is
+/// refused before routing: 422 in the query string, 404 in the path.
+pub async fn refuse_control_characters(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<
+    actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>,
+    actix_web::Error,
+> {
+    let encoded_control = |text: &str| {
+        text.as_bytes().windows(3).any(|w| {
+            w[0] == b'%'
+                && matches!(
+                    (w[1].to_ascii_lowercase(), w[2].to_ascii_lowercase()),
+                    (b'0' | b'1', _) | (b'7', b'f')
+                )
+        })
+    };
+    let refusal = if encoded_control(req.query_string()) {
+        Some(ApiError::invalid(
+            "query",
+            "control_character",
+            "control characters are not allowed",
+        ))
+    } else if encoded_control(req.uri().path()) {
+        Some(ApiError::NotFound)
+    } else {
+        None
+    };
+    match refusal {
+        Some(error) => {
+            let (request, _) = req.into_parts();
+            let response = actix_web::ResponseError::error_response(&error);
+            Ok(actix_web::dev::ServiceResponse::new(request, response).map_into_right_body())
+        }
+        None => Ok(next.call(req).await?.map_into_left_body()),
+    }
 }
 
 fn collect(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {

@@ -54,6 +54,7 @@ impl Application {
             ],
         ));
         let http = settings.http.clone();
+        crate::auth::password::warm_up()?;
         let (current_key, previous_key) = settings.auth.jwt_keys()?;
         let jwt = JwtKeys::load(current_key, previous_key, &settings.data_dir)?;
         let state = web::Data::new(AppState {
@@ -78,6 +79,7 @@ impl Application {
                 .service(web::redirect("/docs", "/docs/"))
                 .default_service(web::to(routes::fallback::unmatched))
                 .wrap(from_fn(crate::auth::extract::identify_caller))
+                .wrap(from_fn(crate::extract::refuse_control_characters))
                 .wrap(ErrorHandlers::new().default_handler(error::problem_fallback))
                 .wrap(Condition::new(
                     !http.cors_origins.is_empty(),

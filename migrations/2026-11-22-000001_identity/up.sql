@@ -95,12 +95,12 @@ CREATE TABLE api_tokens (
 );
 CREATE INDEX api_tokens_user ON api_tokens (user_id);
 
--- Failed-login counters per account ('user:<name>') and per client address ('ip:<addr>').
+-- Login attempts per account ('user:<name>') and per client ('ip:<addr>'): the times of
+-- recent attempts that did not succeed (a sliding window), and the lock they caused.
 CREATE TABLE login_throttle (
-    key            TEXT PRIMARY KEY,
-    failures       INTEGER NOT NULL,
-    window_started TIMESTAMPTZ NOT NULL,
-    locked_until   TIMESTAMPTZ
+    key          TEXT PRIMARY KEY,
+    attempts     TIMESTAMPTZ[] NOT NULL,
+    locked_until TIMESTAMPTZ
 );
 
 CREATE TABLE audit_events (

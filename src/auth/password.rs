@@ -103,9 +103,14 @@ pub fn verify(candidate: &str, stored: Option<&str>) -> bool {
         && real
 }
 
-/// Computes the dummy hash ahead of the first login.
-pub fn warm_up() {
-    LazyLock::force(&DUMMY_HASH);
+/// Computes the dummy hash at startup: if hashing does not work, the service must not
+/// start (an empty dummy would make unknown users fail faster than wrong passwords).
+pub fn warm_up() -> anyhow::Result<()> {
+    anyhow::ensure!(
+        LazyLock::force(&DUMMY_HASH).starts_with("$argon2id$"),
+        "argon2 hashing does not work"
+    );
+    Ok(())
 }
 
 #[cfg(test)]

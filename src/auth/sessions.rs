@@ -3,6 +3,7 @@
 //! Login failures are indistinguishable: an unknown user, a wrong password, a disabled
 //! account and a service account all get the same 401 after the same argon2 work.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -21,11 +22,12 @@ use crate::db::{self, queries::sessions::Rotation};
 use crate::error::ApiError;
 use crate::startup::AppState;
 
-/// Failed logins per account within [`THROTTLE_WINDOW`] before it is locked.
+/// Login attempts per account within [`THROTTLE_WINDOW`] before it is locked.
 pub const ACCOUNT_MAX_FAILURES: i32 = 5;
-/// Failed logins per client address within [`THROTTLE_WINDOW`] before it is locked.
-pub const CLIENT_MAX_FAILURES: i32 = 20;
-/// The counting window, and how long a lock lasts.
+/// Failed attempts per client (an IPv4 address, an IPv6 /64) within [`THROTTLE_WINDOW`]
+/// before it is locked. Higher than per account: many people may share one address (NAT).
+pub const CLIENT_MAX_FAILURES: i32 = 100;
+/// The sliding counting window, and how long a lock lasts.
 pub const THROTTLE_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Absolute lifetime of a session: refreshing never extends it.
 pub const SESSION_LIFETIME_DAYS: i64 = 30;
@@ -40,7 +42,7 @@ const INVALID_REFRESH: ApiError = ApiError::Unauthorized {
 };
 
 /// What a login or refresh returns.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 #[schema(example = json!({"access_token": "eyJhbGciOiJIUzI1NiIsImtpZCI6IjFhMmIzYzRkNWU2ZjcwODEiLCJ0eXAiOiJKV1QifQ.…",
     "token_type": "Bearer", "expires_in": 900, "refresh_token": "rt_3q2-7wEXAMPLEonlyXJ1bGVzIGFyZSBydWxlcw"}))]
 pub struct TokenPair {
@@ -79,25 +81,37 @@ fn issue(
     })
 }
 
-/// Starts a session for `user` and returns its first token pair.
-async fn start_session(
-    state: &AppState,
-    user: User,
-    audit_row: Option<Audit>,
-) -> Result<TokenPair, ApiError> {
+/// Starts a session for `user` and returns its first token pair; `also` runs in the
+/// same transaction (the audit row, counter resets).
+async fn start_session<F>(state: &AppState, user: User, also: F) -> Result<TokenPair, ApiError>
+where
+    F: FnOnce(&mut diesel::PgConnection, Uuid) -> Result<(), ApiError> + Send + 'static,
+{
     let refresh = secrets::random_token("rt_")?;
     let digest = secrets::digest(&refresh);
     let expires_at = Utc::now() + chrono::Duration::days(SESSION_LIFETIME_DAYS);
     let user_id = user.id;
     let session = db::run(&state.pool, move |conn| {
-        let session = sessions::start(conn, user_id, expires_at, &digest)?;
-        if let Some(row) = audit_row {
-            audit::record(conn, row.target("session", session.id).row())?;
-        }
-        Ok(session)
+        conn.transaction(|conn| {
+            let session = sessions::start(conn, user_id, expires_at, &digest)?;
+            also(conn, session.id)?;
+            Ok(session)
+        })
     })
     .await?;
     issue(state, &user, session.id, refresh)
+}
+
+/// The throttling key of a client: its IPv4 address, or its IPv6 /64 (one subscriber
+/// usually holds a whole /64).
+fn client_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("ip:{v4}"),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
 }
 
 pub async fn login(
@@ -108,19 +122,32 @@ pub async fn login(
 ) -> Result<TokenPair, ApiError> {
     let username = username.trim().to_lowercase();
     let account_key = format!("user:{username}");
-    let client_key = meta.client_ip.map(|ip| format!("ip:{ip}"));
+    let client_key = meta.client_ip.map(client_key);
     let now = Utc::now();
-    let keys: Vec<String> = [Some(account_key.clone()), client_key.clone()]
-        .into_iter()
-        .flatten()
-        .collect();
-    let (locked, found) = db::run(&state.pool, move |conn| {
-        Ok((
-            throttle::locked_for(conn, &keys, now)?,
-            users::by_username(conn, &username)?,
-        ))
-    })
-    .await?;
+    let (locked, found) = {
+        let (account_key, client_key) = (account_key.clone(), client_key.clone());
+        db::run(&state.pool, move |conn| {
+            // Counted before verification: parallel guesses cannot outrun the limit.
+            let mut locked = throttle::reserve(
+                conn,
+                &account_key,
+                ACCOUNT_MAX_FAILURES,
+                THROTTLE_WINDOW,
+                now,
+            )?;
+            if let Some(key) = &client_key {
+                locked = locked.max(throttle::reserve(
+                    conn,
+                    key,
+                    CLIENT_MAX_FAILURES,
+                    THROTTLE_WINDOW,
+                    now,
+                )?);
+            }
+            Ok((locked, users::by_username(conn, &username)?))
+        })
+        .await?
+    };
     if let Some(wait) = locked {
         let row = Audit::new("auth.login", Outcome::Denied, &meta)
             .details(serde_json::json!({"reason": "locked"}));
@@ -142,28 +169,21 @@ pub async fn login(
     match found {
         Some((user, area)) if verified && !user.disabled => {
             let row = Audit::new("auth.login", Outcome::Success, &meta).actor(user.id, &area.path);
-            db::run(&state.pool, move |conn| throttle::clear(conn, &account_key)).await?;
-            start_session(state, user, Some(row)).await
+            start_session(state, user, move |conn, session| {
+                throttle::clear(conn, &account_key)?;
+                if let Some(key) = &client_key {
+                    throttle::release(conn, key)?;
+                }
+                audit::record(conn, row.target("session", session).row())
+            })
+            .await
         }
         found => {
             let mut row = Audit::new("auth.login", Outcome::Failure, &meta);
             if let Some((user, area)) = &found {
                 row = row.actor(user.id, &area.path);
             }
-            db::run(&state.pool, move |conn| {
-                throttle::record_failure(
-                    conn,
-                    &account_key,
-                    ACCOUNT_MAX_FAILURES,
-                    THROTTLE_WINDOW,
-                    now,
-                )?;
-                if let Some(key) = &client_key {
-                    throttle::record_failure(conn, key, CLIENT_MAX_FAILURES, THROTTLE_WINDOW, now)?;
-                }
-                audit::record(conn, row.row())
-            })
-            .await?;
+            db::run(&state.pool, move |conn| audit::record(conn, row.row())).await?;
             Err(INVALID_LOGIN)
         }
     }
@@ -200,8 +220,9 @@ pub async fn refresh(
     }
 }
 
-/// Changes a password: the current one must verify; every session ends and every access
-/// token dies (the credentials version moves on); the caller gets a fresh session.
+/// Changes a password: the current one must verify (wrong guesses count against the
+/// account's login limit); every session, access token and API token of the user ends
+/// (the credentials version moves on); the caller gets a fresh session.
 pub async fn change_password(
     state: &AppState,
     user: User,
@@ -210,6 +231,20 @@ pub async fn change_password(
     new: password::NewPassword,
     meta: RequestMeta,
 ) -> Result<TokenPair, ApiError> {
+    let account_key = format!("user:{}", user.username);
+    let now = Utc::now();
+    let locked = {
+        let key = account_key.clone();
+        db::run(&state.pool, move |conn| {
+            throttle::reserve(conn, &key, ACCOUNT_MAX_FAILURES, THROTTLE_WINDOW, now)
+        })
+        .await?
+    };
+    if let Some(wait) = locked {
+        return Err(ApiError::TooManyRequests {
+            retry_after: wait.max(Duration::from_secs(1)),
+        });
+    }
     let stored = user.password_hash.clone();
     let (verified, hash) = crate::blocking::run(move || {
         let verified = password::verify(&current, stored.as_deref());
@@ -221,29 +256,43 @@ pub async fn change_password(
         Ok((verified, hash))
     })
     .await?;
+    let user_id = user.id;
     let Some(hash) = hash.filter(|_| verified) else {
+        let row = Audit::new("user.password_change", Outcome::Failure, &meta)
+            .actor(user_id, &area_path)
+            .target("user", user_id);
+        db::run(&state.pool, move |conn| audit::record(conn, row.row())).await?;
         return Err(ApiError::invalid(
             "current_password",
             "mismatch",
             "the current password is not correct",
         ));
     };
-    let user_id = user.id;
     let row = Audit::new("user.password_change", Outcome::Success, &meta)
         .actor(user_id, &area_path)
         .target("user", user_id);
     let updated = db::run(&state.pool, move |conn| {
         conn.transaction(|conn| {
             let updated = users::set_password(conn, user_id, &hash)?;
-            let ended = sessions::revoke_all(conn, user_id, Utc::now())?;
-            audit::record(
-                conn,
-                row.details(serde_json::json!({"sessions_ended": ended}))
-                    .row(),
-            )?;
+            let (sessions_ended, tokens_revoked) = end_credentials(conn, user_id)?;
+            throttle::clear(conn, &account_key)?;
+            audit::record(conn, row.details(serde_json::json!({"sessions_ended": sessions_ended, "api_tokens_revoked": tokens_revoked})).row())?;
             Ok(updated)
         })
     })
     .await?;
-    start_session(state, updated, None).await
+    start_session(state, updated, |_, _| Ok(())).await
+}
+
+/// Ends every session and revokes every API token of a user whose password changed or
+/// who was disabled: nothing issued before keeps working.
+pub fn end_credentials(
+    conn: &mut diesel::PgConnection,
+    user: Uuid,
+) -> Result<(usize, usize), ApiError> {
+    let now = Utc::now();
+    Ok((
+        sessions::revoke_all(conn, user, now)?,
+        crate::db::queries::api_tokens::revoke_all(conn, user, now)?,
+    ))
 }

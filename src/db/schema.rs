@@ -47,8 +47,7 @@ diesel::table! {
 diesel::table! {
     login_throttle (key) {
         key -> Text,
-        failures -> Int4,
-        window_started -> Timestamptz,
+        attempts -> Array<Nullable<Timestamptz>>,
         locked_until -> Nullable<Timestamptz>,
     }
 }

@@ -68,7 +68,7 @@ impl From<ApiToken> for ApiTokenView {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct CreatedApiToken {
     /// The secret, shown this once: send it as `Authorization: Bearer lgb_…`.
     #[schema(example = "lgb_1n2b3v4c5x6z7l8k9j0hEXAMPLEgfdsapoiuytrewq")]
@@ -124,6 +124,9 @@ pub async fn create(
         conn.transaction(|conn| {
             let (owner, _) = queries::users::in_scope(conn, owner_id, &scope)?
                 .ok_or_else(|| ApiError::invalid("user_id", "unknown_user", "no such user in your area"))?;
+            if owner.disabled {
+                return Err(ApiError::invalid("user_id", "disabled", "this user is disabled"));
+            }
             let role: Role = owner.role.parse().map_err(|e: String| ApiError::internal(anyhow::anyhow!(e)))?;
             let allowed = Permission::granted_to(role);
             if let Some(extra) = request.permissions.iter().find(|p| !allowed.contains(p)) {
@@ -212,13 +215,15 @@ pub async fn revoke(
         .by(&caller)
         .target("api_token", id);
     db::run(&state.pool, move |conn| {
-        let (token, owner_area) =
-            queries::api_tokens::with_owner_area(conn, id)?.ok_or(ApiError::NotFound)?;
-        if !may_revoke(&caller, &token, &owner_area) {
-            return Err(ApiError::NotFound);
-        }
-        queries::api_tokens::revoke(conn, id, Utc::now())?;
-        queries::audit::record(conn, audit.row())
+        conn.transaction(|conn| {
+            let (token, owner_area) =
+                queries::api_tokens::with_owner_area(conn, id)?.ok_or(ApiError::NotFound)?;
+            if !may_revoke(&caller, &token, &owner_area) {
+                return Err(ApiError::NotFound);
+            }
+            queries::api_tokens::revoke(conn, id, Utc::now())?;
+            queries::audit::record(conn, audit.row())
+        })
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -1,6 +1,7 @@
 //! Sessions and the caller's own account: login, refresh, logout, `/v1/me`.
 
 use actix_web::{HttpResponse, get, post, put, web};
+use diesel::Connection;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -14,14 +15,15 @@ use crate::auth::{Authenticated, Permission};
 use crate::db::{self, queries};
 use crate::domain::identity::{AccountKind, Role};
 use crate::error::{ApiError, Problem};
-use crate::extract::Json;
+use crate::extract::{Json, no_control_chars};
 use crate::startup::AppState;
 
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+// No `Debug` on request types that carry secrets: they must never reach a log line.
+#[derive(Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"username": "anna.berg", "password": "correct horse battery staple"}))]
 pub struct LoginRequest {
-    #[validate(length(min = 1, max = 64))]
+    #[validate(length(min = 1, max = 64), custom(function = "no_control_chars"))]
     pub username: String,
     #[validate(length(min = 1, max = 512))]
     pub password: String,
@@ -49,11 +51,11 @@ pub async fn login(
     ))
 }
 
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     /// The refresh token of the last login or refresh.
-    #[validate(length(min = 1, max = 256))]
+    #[validate(length(min = 1, max = 256), custom(function = "no_control_chars"))]
     pub refresh_token: String,
 }
 
@@ -101,8 +103,10 @@ pub async fn logout(
         .by(&principal)
         .target("session", session);
     db::run(&state.pool, move |conn| {
-        queries::sessions::revoke(conn, session, chrono::Utc::now())?;
-        queries::audit::record(conn, row.row())
+        conn.transaction(|conn| {
+            queries::sessions::revoke(conn, session, chrono::Utc::now())?;
+            queries::audit::record(conn, row.row())
+        })
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -153,7 +157,7 @@ pub async fn me(caller: Authenticated) -> Result<web::Json<Me>, ApiError> {
     }))
 }
 
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"current_password": "correct horse battery staple", "new_password": "lingonsylt på fredagsmys i juni"}))]
 pub struct PasswordChange {

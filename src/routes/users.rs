@@ -48,7 +48,7 @@ impl UserView {
     }
 }
 
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"username": "anna.berg", "role": "school", "area": "umea", "kind": "person",
                            "password": "correct horse battery staple"}))]
@@ -75,7 +75,7 @@ fn area_in_scope(
 ) -> Result<Area, ApiError> {
     let code = AreaCode::parse(code).map_err(|m| ApiError::invalid(field, "invalid", m))?;
     queries::areas::by_code(conn, code.as_str())?
-        .filter(|area| area.path.starts_with(scope))
+        .filter(|area| area.path.starts_with(scope) && area.active)
         .ok_or_else(|| {
             ApiError::invalid(
                 field,
@@ -253,7 +253,7 @@ pub async fn get_one(
     Ok(web::Json(UserView::of(&user, &area)?))
 }
 
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"disabled": true}))]
 pub struct UpdateUser {
@@ -261,7 +261,8 @@ pub struct UpdateUser {
     #[validate(length(min = 1, max = 64))]
     pub area: Option<String>,
     pub disabled: Option<bool>,
-    /// Sets a new password (person accounts); ends the user's sessions.
+    /// Resets the password of another person account (from a login session); ends the
+    /// user's sessions and API tokens. Your own: `PUT /v1/me/password`.
     #[validate(length(min = 1, max = 512))]
     pub password: Option<String>,
 }
@@ -297,6 +298,18 @@ pub async fn update(
         .await?
         .ok_or(ApiError::NotFound)?
     };
+    if change.password.is_some() && id == admin.user.id {
+        return Err(ApiError::invalid(
+            "password",
+            "own_account",
+            "change your own password with PUT /v1/me/password",
+        ));
+    }
+    if change.password.is_some() && admin.session().is_none() {
+        return Err(ApiError::Forbidden(
+            "passwords are reset from a login session, not with an API token".into(),
+        ));
+    }
     let new_hash = match &change.password {
         None => None,
         Some(_) if target.kind == AccountKind::Service.as_str() => {
@@ -316,7 +329,10 @@ pub async fn update(
         .by(&admin)
         .target("user", id);
     let (user, area) = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+                conn.transaction(|conn| {
+            // Serialises admin changes, so two admins cannot disable each other at once
+            // and leave an area with none.
+            queries::users::lock_admin_changes(conn)?;
             let (current, current_area) = queries::users::in_scope(conn, id, &scope)?.ok_or(ApiError::NotFound)?;
             let area = match &change.area {
                 Some(code) => area_in_scope(conn, &scope, "area", code)?,
@@ -335,8 +351,8 @@ pub async fn update(
             if let Some(hash) = &new_hash {
                 updated = queries::users::set_password(conn, id, hash)?;
             }
-            if disabled || new_hash.is_some() {
-                queries::sessions::revoke_all(conn, id, Utc::now())?;
+                        if (disabled && !current.disabled) || new_hash.is_some() {
+                crate::auth::sessions::end_credentials(conn, id)?;
             }
             let details = serde_json::json!({
                 "role": change.role.map(|r| r.as_str()), "area": change.area.as_ref().map(|_| &area.code),

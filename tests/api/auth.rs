@@ -148,9 +148,33 @@ async fn five_failures_lock_the_account_for_fifteen_minutes_even_for_the_right_p
 }
 
 #[actix_web::test]
+async fn parallel_guesses_cannot_outrun_the_lockout() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user(Role::Admin, "umea");
+    let guesses = (0..20)
+        .map(|n| format!("guess number {n} of many"))
+        .collect::<Vec<_>>();
+    let guesses = guesses
+        .iter()
+        .map(|guess| app.login_response(&user.username, guess));
+    let statuses: Vec<u16> = futures_util::future::join_all(guesses)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    let verified = statuses.iter().filter(|s| **s == 401).count();
+    assert_eq!(verified, 5, "only 5 guesses may be checked: {statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        15,
+        "{statuses:?}"
+    );
+}
+
+#[actix_web::test]
 async fn many_failures_from_one_client_lock_that_client() {
     let app = TestApp::spawn().await;
-    for n in 0..20 {
+    for n in 0..100 {
         app.login_response(&format!("guess-{n}"), "not the right password")
             .await;
     }
@@ -447,6 +471,21 @@ async fn a_one_megabyte_password_is_refused_fast_and_malformed_login_bodies_get_
         .unwrap();
     let problem = assert_problem(unknown, 422).await;
     assert_eq!(problem["errors"][0]["field"], "remember_me");
+    let nul = app
+        .client
+        .post(app.url("/v1/auth/login"))
+        .json(&json!({"username": "anna\u{0}", "password": "b"}))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(nul, 422).await;
+    assert_eq!(
+        (
+            problem["errors"][0]["field"].as_str(),
+            problem["errors"][0]["code"].as_str()
+        ),
+        (Some("username"), Some("control_character"))
+    );
     let wrong_type = app
         .client
         .post(app.url("/v1/auth/login"))

@@ -227,6 +227,99 @@ async fn disabling_a_user_or_changing_their_role_takes_effect_on_their_next_requ
 }
 
 #[actix_web::test]
+async fn admins_reset_other_peoples_passwords_only_from_a_session_and_tokens_die_with_the_old_password()
+ {
+    let app = TestApp::spawn().await;
+    let admin = app.create_user(Role::Admin, "umea");
+    let token = app.login(&admin).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let own = send(
+        &app,
+        Method::PATCH,
+        &format!("/v1/users/{}", admin.id),
+        &token,
+        Some(json!({"password": "lingonsylt på fredagsmys i juni"})),
+    )
+    .await;
+    assert_eq!(
+        assert_problem(own, 422).await["errors"][0]["code"],
+        "own_account"
+    );
+
+    let user = app.create_user(Role::Analyst, "umea");
+    let user_session = app.login(&user).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let minted: Value = send(
+        &app,
+        Method::POST,
+        "/v1/api-tokens",
+        &user_session,
+        Some(json!({
+        "name": "excel", "permissions": ["reference:read"], "expires_in_days": 30})),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let api_token = minted["token"].as_str().unwrap().to_string();
+    let admin_api_token: Value = send(
+        &app,
+        Method::POST,
+        "/v1/api-tokens",
+        &token,
+        Some(json!({
+        "name": "automation", "permissions": ["users:manage"], "expires_in_days": 30})),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let via_token = send(
+        &app,
+        Method::PATCH,
+        &format!("/v1/users/{}", user.id),
+        admin_api_token["token"].as_str().unwrap(),
+        Some(json!({"password": "lingonsylt på fredagsmys i juni"})),
+    )
+    .await;
+    assert_problem(via_token, 403).await;
+
+    let reset = send(
+        &app,
+        Method::PATCH,
+        &format!("/v1/users/{}", user.id),
+        &token,
+        Some(json!({"password": "lingonsylt på fredagsmys i juni"})),
+    )
+    .await;
+    assert_eq!(reset.status(), 200);
+    assert_eq!(
+        send(&app, Method::GET, "/v1/me", &user_session, None)
+            .await
+            .status(),
+        401,
+        "the session ended"
+    );
+    assert_eq!(
+        send(&app, Method::GET, "/v1/me", &api_token, None)
+            .await
+            .status(),
+        401,
+        "the API token died too"
+    );
+    assert_eq!(
+        app.login_response(&user.username, "lingonsylt på fredagsmys i juni")
+            .await
+            .status(),
+        200
+    );
+}
+
+#[actix_web::test]
 async fn the_last_active_admin_of_an_area_cannot_be_disabled_or_demoted() {
     let app = TestApp::spawn().await;
     let first = app.create_user(Role::Admin, "umea");

@@ -98,3 +98,18 @@ pub fn revoke(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> Result<(
     .execute(conn)?;
     Ok(())
 }
+
+/// Revokes every live token of `user`.
+pub fn revoke_all(
+    conn: &mut PgConnection,
+    user: Uuid,
+    now: DateTime<Utc>,
+) -> Result<usize, ApiError> {
+    Ok(diesel::update(
+        api_tokens::table
+            .filter(api_tokens::user_id.eq(user))
+            .filter(api_tokens::revoked_at.is_null()),
+    )
+    .set(api_tokens::revoked_at.eq(now))
+    .execute(conn)?)
+}

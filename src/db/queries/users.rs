@@ -121,3 +121,10 @@ pub fn active_admin_exists(conn: &mut PgConnection) -> Result<bool, ApiError> {
     ))
     .get_result(conn)?)
 }
+
+/// Takes the transaction-scoped lock that serialises changes to admin accounts.
+pub fn lock_admin_changes(conn: &mut PgConnection) -> Result<(), ApiError> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('lagesbild:admin-changes'))")
+        .execute(conn)?;
+    Ok(())
+}

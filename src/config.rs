@@ -52,6 +52,9 @@ pub struct Settings {
     #[command(flatten)]
     pub auth: AuthSettings,
 
+    #[command(flatten)]
+    pub intake: IntakeSettings,
+
     /// Directory for local state: the embedded PostgreSQL lives in `<data-dir>/postgres`.
     #[arg(long, env = "LAGESBILD_DATA_DIR", default_value = "var")]
     pub data_dir: PathBuf,
@@ -172,6 +175,43 @@ pub struct AuthSettings {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct IntakeSettings {
+    /// The municipality's time zone: it decides which calendar day (and so which ISO
+    /// week) "today" is.
+    #[arg(
+        long = "time-zone",
+        env = "LAGESBILD_TIME_ZONE",
+        default_value = "Europe/Stockholm"
+    )]
+    pub time_zone: chrono_tz::Tz,
+
+    /// How many weeks back a signal may be filed, and retracted.
+    #[arg(long = "correction-window-weeks", env = "LAGESBILD_CORRECTION_WINDOW_WEEKS", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(0..=52))]
+    pub correction_window_weeks: u16,
+
+    /// Record-level signals older than this many weeks are deleted (the cells stay).
+    #[arg(long = "retention-weeks", env = "LAGESBILD_RETENTION_WEEKS", default_value_t = 13,
+          value_parser = clap::value_parser!(u16).range(1..=260))]
+    pub retention_weeks: u16,
+
+    /// Signals one principal may submit per quota window (batch items count).
+    #[arg(long = "signal-quota", env = "LAGESBILD_SIGNAL_QUOTA", default_value_t = 2000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub signal_quota: u32,
+
+    /// Length of the quota window in seconds.
+    #[arg(long = "signal-quota-window-secs", env = "LAGESBILD_SIGNAL_QUOTA_WINDOW_SECS", default_value_t = 600,
+          value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub signal_quota_window_secs: u32,
+
+    /// How often `serve` deletes expired record-level signals (seconds).
+    #[arg(long = "purge-interval-secs", env = "LAGESBILD_PURGE_INTERVAL_SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u32).range(10..))]
+    pub purge_interval_secs: u32,
 }
 
 /// Raw key bytes, when configured.

@@ -20,9 +20,10 @@ use crate::error::{ApiError, FieldError};
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
-pub struct Json<T>(pub T);
+/// A JSON body of type `T`; `LIMIT` bytes at most (0: the application's default).
+pub struct Json<T, const LIMIT: usize = 0>(pub T);
 
-impl<T: DeserializeOwned + Validate + 'static> FromRequest for Json<T> {
+impl<T: DeserializeOwned + Validate + 'static, const LIMIT: usize> FromRequest for Json<T, LIMIT> {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
@@ -31,6 +32,7 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for Json<T> {
             .app_data::<BodyLimit>()
             .or_else(|| req.app_data::<web::Data<BodyLimit>>().map(|d| d.get_ref()))
             .map_or(64 * 1024, |l| l.0);
+        let limit = if LIMIT > 0 { LIMIT } else { limit };
         let is_json = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -251,6 +253,37 @@ fn collect(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
                 }
             }
         }
+    }
+}
+
+/// The `Idempotency-Key` header: 1–128 printable ASCII characters, or absent.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey(pub Option<String>);
+
+impl FromRequest for IdempotencyKey {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let invalid = || {
+            ApiError::invalid(
+                "Idempotency-Key",
+                "invalid",
+                "an Idempotency-Key has 1–128 printable ASCII characters",
+            )
+        };
+        let key = match req.headers().get("idempotency-key") {
+            None => Ok(None),
+            Some(value) => value
+                .to_str()
+                .ok()
+                .filter(|k| {
+                    (1..=128).contains(&k.len()) && k.bytes().all(|b| (0x20..=0x7e).contains(&b))
+                })
+                .map(|k| Some(k.to_string()))
+                .ok_or_else(invalid),
+        };
+        std::future::ready(key.map(IdempotencyKey))
     }
 }
 

@@ -36,6 +36,9 @@ enum Command {
     Migrate(Settings),
     /// Print the OpenAPI document to standard output.
     Openapi,
+    /// Delete record-level signals older than the retention period (and other expired
+    /// records) now; `serve` does this periodically by itself.
+    Purge(Settings),
     /// Create an admin account. The password is read from LAGESBILD_ADMIN_PASSWORD or,
     /// when that is unset, from the first line of standard input.
     CreateAdmin {
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
             area,
             settings,
         } => create_admin(&settings, &username, &area),
+        Command::Purge(settings) => purge(&settings),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -112,7 +116,8 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     warn_if_no_admin(&url);
     let pool = db::build_pool(&url, &settings.database);
     let result = actix_web::rt::System::new().block_on(async move {
-        let app = Application::build(settings.clone(), pool)?;
+                let app = Application::build(settings.clone(), pool.clone())?;
+        actix_web::rt::spawn(lagesbild::retention::run_periodically(pool, settings.intake.clone()));
         tracing::info!(address = %settings.http.bind.ip(), port = app.port(), "Lägesbild is listening");
         app.run_until_stopped().await.context("running the HTTP server")
     });
@@ -185,4 +190,20 @@ fn warn_if_no_admin(url: &str) {
              `lagesbild create-admin --username NAME --area AREA-CODE` (password on standard input)"
         );
     }
+}
+
+fn purge(settings: &Settings) -> anyhow::Result<()> {
+    let (url, _server) = database(settings)?;
+    apply_migrations(&url)?;
+    let mut conn = PgConnection::establish(&url).context("connecting to the database")?;
+    let report = lagesbild::retention::purge(&mut conn, &settings.intake)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "deleted {} signals older than {} weeks, {} expired idempotency keys, {} stale login counters",
+        report.signals,
+        settings.intake.retention_weeks,
+        report.idempotency_keys,
+        report.login_counters
+    );
+    Ok(())
 }

@@ -28,6 +28,7 @@ pub const SPEC_PATH: &str = "/openapi.json";
         (name = "users", description = "User administration (admins, within their area)"),
         (name = "api-tokens", description = "Long-lived tokens for apps and BI tools"),
         (name = "reference", description = "Areas and vocabularies"),
+        (name = "signals", description = "De-identified concern signals from front-line staff"),
         (name = "audit", description = "The append-only audit log"),
         (name = "operations", description = "Health, readiness and metrics"),
     ),

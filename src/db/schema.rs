@@ -1,6 +1,19 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    age_bands (id) {
+        id -> Int2,
+        code -> Text,
+        label_sv -> Text,
+        label_en -> Text,
+        sort_order -> Int2,
+        active -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     api_tokens (id) {
         id -> Uuid,
         user_id -> Uuid,
@@ -30,6 +43,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    arenas (id) {
+        id -> Int2,
+        code -> Text,
+        label_sv -> Text,
+        label_en -> Text,
+        sort_order -> Int2,
+        active -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     audit_events (id) {
         id -> Int8,
         at -> Timestamptz,
@@ -41,6 +67,32 @@ diesel::table! {
         area_path -> Nullable<Text>,
         request_id -> Nullable<Uuid>,
         details -> Jsonb,
+    }
+}
+
+diesel::table! {
+    categories (id) {
+        id -> Int2,
+        code -> Text,
+        label_sv -> Text,
+        label_en -> Text,
+        description_sv -> Text,
+        description_en -> Text,
+        sort_order -> Int2,
+        active -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, key) {
+        user_id -> Uuid,
+        key -> Text,
+        request_hash -> Bytea,
+        status -> Nullable<Int2>,
+        response -> Nullable<Jsonb>,
+        created_at -> Timestamptz,
     }
 }
 
@@ -72,6 +124,36 @@ diesel::table! {
 }
 
 diesel::table! {
+    signal_cells (week, area_id, age_band_id, category_id, arena_id, gender, source) {
+        week -> Date,
+        area_id -> Int4,
+        age_band_id -> Int2,
+        category_id -> Int2,
+        arena_id -> Int2,
+        gender -> Text,
+        source -> Text,
+        n -> Int8,
+        key_sum -> Int8,
+    }
+}
+
+diesel::table! {
+    signals (id) {
+        id -> Uuid,
+        week -> Date,
+        area_id -> Int4,
+        age_band_id -> Int2,
+        category_id -> Int2,
+        arena_id -> Int2,
+        gender -> Text,
+        source -> Text,
+        submitted_by -> Uuid,
+        record_key -> Int4,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Uuid,
         username -> Text,
@@ -86,16 +168,32 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(idempotency_keys -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(signal_cells -> age_bands (age_band_id));
+diesel::joinable!(signal_cells -> areas (area_id));
+diesel::joinable!(signal_cells -> arenas (arena_id));
+diesel::joinable!(signal_cells -> categories (category_id));
+diesel::joinable!(signals -> age_bands (age_band_id));
+diesel::joinable!(signals -> areas (area_id));
+diesel::joinable!(signals -> arenas (arena_id));
+diesel::joinable!(signals -> categories (category_id));
+diesel::joinable!(signals -> users (submitted_by));
 diesel::joinable!(users -> areas (area_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    age_bands,
     api_tokens,
     areas,
+    arenas,
     audit_events,
+    categories,
+    idempotency_keys,
     login_throttle,
     refresh_tokens,
     sessions,
+    signal_cells,
+    signals,
     users,
 );

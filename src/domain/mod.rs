@@ -2,3 +2,5 @@
 //! rule that applies to it; queries accept only these, never raw strings.
 
 pub mod identity;
+pub mod signal;
+pub mod week;

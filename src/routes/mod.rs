@@ -7,7 +7,9 @@ pub mod audit;
 pub mod auth;
 pub mod fallback;
 pub mod health;
+pub mod signals;
 pub mod users;
+pub mod vocabulary;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -32,5 +34,18 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(areas::list)
         .service(areas::create)
         .service(areas::update)
-        .service(audit::list);
+        .service(audit::list)
+        .service(vocabulary::list_age_bands)
+        .service(vocabulary::create_age_band)
+        .service(vocabulary::update_age_band)
+        .service(vocabulary::list_categories)
+        .service(vocabulary::create_category)
+        .service(vocabulary::update_category)
+        .service(vocabulary::list_arenas)
+        .service(vocabulary::create_arena)
+        .service(vocabulary::update_arena)
+        .service(signals::submit)
+        .service(signals::submit_batch)
+        .service(signals::mine)
+        .service(signals::retract);
 }

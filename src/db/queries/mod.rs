@@ -4,6 +4,9 @@
 pub mod api_tokens;
 pub mod areas;
 pub mod audit;
+pub mod idempotency;
 pub mod sessions;
+pub mod signals;
 pub mod throttle;
 pub mod users;
+pub mod vocabulary;

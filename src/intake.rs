@@ -1,0 +1,259 @@
+//! Signal intake: one or many signals from a reporter, checked against the reference
+//! data, stored with their cells all-or-nothing, idempotent under retries, within quota.
+//!
+//! A 201 is answered only after COMMIT: the insert, the cell update, the idempotency
+//! record and the audit row commit together or not at all.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use chrono::{DateTime, Utc};
+use diesel::{Connection, PgConnection};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use uuid::Uuid;
+use validator::Validate;
+
+use crate::audit::{Audit, Outcome};
+use crate::auth::Principal;
+use crate::auth::extract::RequestMeta;
+use crate::config::IntakeSettings;
+use crate::db::queries::signals::{Insert, NewSignal, Quota, StoredSignal};
+use crate::db::queries::{audit, idempotency, signals, vocabulary};
+use crate::db::{self};
+use crate::domain::identity::Role;
+use crate::domain::signal::{CodeNames, Gender, IntakeRules, SignalInput};
+use crate::domain::week::IsoWeek;
+use crate::error::{ApiError, FieldError};
+use crate::startup::AppState;
+
+pub const MAX_BATCH: usize = 500;
+
+/// A stored signal as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"id": "019a9c3e-5b2f-7c11-9d3e-2f6a1b7c8d90", "week": "2026-W47", "area": "ostra-ersboda",
+    "age_band": "13-15", "category": "digital_recruitment", "arena": "social_media", "gender": "girl",
+    "source": "school", "created_at": "2026-11-22T09:14:03Z"}))]
+pub struct SignalView {
+    pub id: Uuid,
+    /// ISO week; the day is never stored.
+    pub week: String,
+    pub area: String,
+    pub age_band: String,
+    pub category: String,
+    pub arena: String,
+    pub gender: Option<Gender>,
+    /// The reporting role, taken from the credential.
+    pub source: Role,
+    pub created_at: DateTime<Utc>,
+}
+
+impl SignalView {
+    pub fn of(row: &StoredSignal, names: &CodeNames) -> Result<Self, ApiError> {
+        let name = |map: &HashMap<i32, String>, id: i32| {
+            map.get(&id)
+                .cloned()
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no code for id {id}")))
+        };
+        Ok(Self {
+            id: row.id,
+            week: IsoWeek::from_monday(row.week).map_or_else(String::new, |w| w.to_string()),
+            area: name(&names.areas, row.area_id)?,
+            age_band: name(&names.age_bands, i32::from(row.age_band_id))?,
+            category: name(&names.categories, i32::from(row.category_id))?,
+            arena: name(&names.arenas, i32::from(row.arena_id))?,
+            gender: Gender::from_db(&row.gender),
+            source: row
+                .source
+                .parse()
+                .map_err(|e: String| ApiError::internal(anyhow::anyhow!(e)))?,
+            created_at: row.created_at,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchInput {
+    /// 1–500 signals, stored all or nothing.
+    #[validate(length(min = 1, max = 500), nested)]
+    pub signals: Vec<SignalInput>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BatchReceipt {
+    pub count: usize,
+    pub signals: Vec<SignalView>,
+}
+
+/// The answer to a submission: status and JSON body (replayed verbatim for a retry).
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: serde_json::Value,
+}
+
+/// "Today" in the municipality's time zone: a signal sent at 00:30 on a Monday in
+/// Stockholm belongs to the new week even though it is still Sunday in UTC.
+pub fn today(settings: &IntakeSettings) -> chrono::NaiveDate {
+    Utc::now().with_timezone(&settings.time_zone).date_naive()
+}
+
+fn request_hash(endpoint: &str, inputs: &[SignalInput]) -> Result<Vec<u8>, ApiError> {
+    let canonical = serde_json::to_vec(inputs).map_err(ApiError::internal)?;
+    let mut hasher = Sha256::new();
+    hasher.update(endpoint.as_bytes());
+    hasher.update([0]);
+    hasher.update(&canonical);
+    Ok(hasher.finalize().to_vec())
+}
+
+fn record_key() -> Result<i32, ApiError> {
+    let raw =
+        getrandom::u32().map_err(|e| ApiError::internal(anyhow::anyhow!("no randomness: {e}")))?;
+    // Uniform in [0, 2^31): the low 31 bits of a uniform u32.
+    i32::try_from(raw & 0x7fff_ffff).map_err(ApiError::internal)
+}
+
+/// Submits one signal (`batch: false`) or a batch, for `principal`.
+pub async fn submit(
+    state: &AppState,
+    principal: &Principal,
+    inputs: Vec<SignalInput>,
+    batch: bool,
+    key: Option<String>,
+    meta: RequestMeta,
+) -> Result<Answer, ApiError> {
+    let endpoint = if batch { "batch" } else { "single" };
+    let hash = request_hash(endpoint, &inputs)?;
+    let settings = state.settings.intake.clone();
+    let today = today(&settings);
+    let (user, scope, source) = (
+        principal.user.id,
+        principal.area.path.clone(),
+        principal.role,
+    );
+    let audit_row = Audit::new("signals.batch", Outcome::Success, &meta).by(principal);
+    db::run(&state.pool, move |conn| {
+        let work = |conn: &mut PgConnection| -> Result<Answer, ApiError> {
+            if let Some(key) = &key {
+                match idempotency::claim(conn, user, key, &hash, Utc::now())? {
+                    idempotency::Claim::New => {}
+                    idempotency::Claim::Replay { status, body } => {
+                        return Ok(Answer {
+                            status: StatusCode::from_u16(status).map_err(ApiError::internal)?,
+                            body,
+                        });
+                    }
+                    idempotency::Claim::Mismatch => {
+                        return Err(ApiError::Conflict(
+                            "this Idempotency-Key was already used for a different request".into(),
+                        ));
+                    }
+                }
+            }
+            let answer = store(
+                conn, &settings, today, user, &scope, source, &inputs, batch, &audit_row,
+            )?;
+            if let Some(key) = &key {
+                idempotency::complete(conn, user, key, answer.status.as_u16(), &answer.body)?;
+            }
+            Ok(answer)
+        };
+        // A single signal without a key is one statement: no explicit transaction needed.
+        if key.is_none() && !batch {
+            work(conn)
+        } else {
+            conn.transaction(work)
+        }
+    })
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+fn store(
+    conn: &mut PgConnection,
+    settings: &IntakeSettings,
+    today: chrono::NaiveDate,
+    user: Uuid,
+    scope: &str,
+    source: Role,
+    inputs: &[SignalInput],
+    batch: bool,
+    audit_row: &Audit,
+) -> Result<Answer, ApiError> {
+    let reference = vocabulary::snapshot(conn)?;
+    let rules = IntakeRules {
+        today,
+        correction_window_weeks: settings.correction_window_weeks,
+        scope_path: scope,
+    };
+    let mut errors: Vec<FieldError> = Vec::new();
+    let mut new = Vec::with_capacity(inputs.len());
+    for (index, input) in inputs.iter().enumerate() {
+        match input.check(&reference, &rules) {
+            Ok(signal) => new.push(NewSignal {
+                id: Uuid::now_v7(),
+                record_key: record_key()?,
+                signal,
+            }),
+            Err(found) => errors.extend(found.into_iter().map(|mut e| {
+                e.index = batch.then_some(index);
+                e
+            })),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let quota = Quota {
+        limit: settings.signal_quota,
+        window_secs: settings.signal_quota_window_secs,
+    };
+    let stored = match signals::insert(conn, user, source.as_str(), quota, &new)? {
+        Insert::Stored(rows) => rows,
+        Insert::OverQuota { retry_after_secs } => {
+            return Err(ApiError::TooManyRequests {
+                retry_after: std::time::Duration::from_secs(retry_after_secs),
+            });
+        }
+    };
+    let names = reference.code_names();
+    let by_id: HashMap<Uuid, &StoredSignal> = stored.iter().map(|s| (s.id, s)).collect();
+    let views = new
+        .iter()
+        .map(|n| {
+            by_id
+                .get(&n.id)
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("stored signal missing")))
+                .and_then(|s| SignalView::of(s, &names))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if batch {
+        let ids: Vec<Uuid> = views.iter().map(|v| v.id).collect();
+        audit::record(
+            conn,
+            audit_row
+                .clone()
+                .details(serde_json::json!({"count": ids.len(), "ids": ids}))
+                .row(),
+        )?;
+        let body = serde_json::to_value(BatchReceipt {
+            count: views.len(),
+            signals: views,
+        })
+        .map_err(ApiError::internal)?;
+        return Ok(Answer {
+            status: StatusCode::CREATED,
+            body,
+        });
+    }
+    let view = views
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("nothing stored")))?;
+    Ok(Answer {
+        status: StatusCode::CREATED,
+        body: serde_json::to_value(view).map_err(ApiError::internal)?,
+    })
+}

@@ -1,0 +1,202 @@
+//! Concern signals: submit one or a batch, list your own, retract within the window.
+
+use actix_web::{HttpResponse, delete, get, post, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::audit::{Audit, Outcome};
+use crate::auth::Authorized;
+use crate::auth::extract::RequestMeta;
+use crate::auth::permissions::perm;
+use crate::db::queries::signals::Retraction;
+use crate::db::{self, queries};
+use crate::domain::signal::SignalInput;
+use crate::domain::week::IsoWeek;
+use crate::error::{ApiError, Problem};
+use crate::extract::{IdempotencyKey, Json};
+use crate::intake::{self, Answer, BatchInput, BatchReceipt, SignalView};
+use crate::routes::users::page_limit;
+use crate::startup::AppState;
+
+/// A single signal is small: 4 KiB is plenty for codes and a week.
+const SINGLE_LIMIT: usize = 4 * 1024;
+/// 500 signals with room to spare.
+const BATCH_LIMIT: usize = 1024 * 1024;
+
+fn respond(answer: Answer) -> HttpResponse {
+    HttpResponse::build(answer.status).json(answer.body)
+}
+
+/// Reports one observation. Only codes and the ISO week are stored; the source is the
+/// role of the credential. 201 is sent after COMMIT. With an `Idempotency-Key`, a retry
+/// of the same request returns the original answer and stores nothing new.
+#[utoipa::path(
+    tag = "signals",
+    security(("bearer" = [])),
+    request_body = SignalInput,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1–128 printable ASCII characters; retries with the same key and body get the first answer for 24 hours")),
+    responses(
+        (status = 201, description = "Stored", body = SignalView),
+        (status = 403, description = "Needs `signals:submit` (reporting roles)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The Idempotency-Key was used for a different request", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 4 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/v1/signals")]
+pub async fn submit(
+    state: web::Data<AppState>,
+    meta: RequestMeta,
+    reporter: Authorized<perm::SignalsSubmit>,
+    key: IdempotencyKey,
+    body: Json<SignalInput, SINGLE_LIMIT>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(respond(
+        intake::submit(&state, &reporter, vec![body.0], false, key.0, meta).await?,
+    ))
+}
+
+/// Reports up to 500 observations, all or nothing: if any item is invalid, nothing is
+/// stored and the errors name the items by `index`.
+#[utoipa::path(
+    tag = "signals",
+    security(("bearer" = [])),
+    request_body = BatchInput,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1–128 printable ASCII characters; retries with the same key and body get the first answer for 24 hours")),
+    responses(
+        (status = 201, description = "All stored", body = BatchReceipt),
+        (status = 403, description = "Needs `signals:submit` (reporting roles)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The Idempotency-Key was used for a different request", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/v1/signals/batch")]
+pub async fn submit_batch(
+    state: web::Data<AppState>,
+    meta: RequestMeta,
+    reporter: Authorized<perm::SignalsSubmit>,
+    key: IdempotencyKey,
+    body: Json<BatchInput, BATCH_LIMIT>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(respond(
+        intake::submit(&state, &reporter, body.0.signals, true, key.0, meta).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct MineParams {
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignalPage {
+    pub items: Vec<SignalView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+fn parse_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
+    let invalid = || ApiError::invalid("cursor", "invalid", "not a cursor from a previous page");
+    let (micros, id) = cursor.split_once('_').ok_or_else(invalid)?;
+    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| invalid())?)
+        .ok_or_else(invalid)?;
+    Ok((at, id.parse().map_err(|_| invalid())?))
+}
+
+/// Your own signals, newest first (record-level rows exist only within the retention period).
+#[utoipa::path(
+    tag = "signals",
+    security(("bearer" = [])),
+    params(MineParams),
+    responses(
+        (status = 200, description = "A page of your signals", body = SignalPage),
+        (status = 403, description = "Needs `signals:own`", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[get("/v1/signals/mine")]
+pub async fn mine(
+    state: web::Data<AppState>,
+    reporter: Authorized<perm::SignalsOwn>,
+    params: web::Query<MineParams>,
+) -> Result<web::Json<SignalPage>, ApiError> {
+    let limit = page_limit(params.limit)?;
+    let after = params.cursor.as_deref().map(parse_cursor).transpose()?;
+    let user = reporter.user.id;
+    let (rows, names) = db::run(&state.pool, move |conn| {
+        Ok((
+            queries::signals::mine(conn, user, after, limit + 1)?,
+            queries::vocabulary::codes_by_id(conn)?,
+        ))
+    })
+    .await?;
+    let more = rows.len() as i64 > limit;
+    let items = rows
+        .iter()
+        .take(limit as usize)
+        .map(|row| SignalView::of(row, &names))
+        .collect::<Result<Vec<_>, _>>()?;
+    let next_cursor = if more {
+        rows.get(limit as usize - 1)
+            .map(|row| format!("{}_{}", row.created_at.timestamp_micros(), row.id))
+    } else {
+        None
+    };
+    Ok(web::Json(SignalPage { items, next_cursor }))
+}
+
+/// Retracts one of your signals whose week is within the correction window; its cell is
+/// decremented. Someone else's or an unknown signal: 404.
+#[utoipa::path(
+    tag = "signals",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Signal id")),
+    responses(
+        (status = 204, description = "Retracted"),
+        (status = 403, description = "Needs `signals:own`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such signal of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Outside the correction window", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[delete("/v1/signals/{id}")]
+pub async fn retract(
+    state: web::Data<AppState>,
+    meta: RequestMeta,
+    reporter: Authorized<perm::SignalsOwn>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let settings = &state.settings.intake;
+    let oldest = IsoWeek::of(intake::today(settings))
+        .plus_weeks(-i64::from(settings.correction_window_weeks))
+        .monday();
+    let user = reporter.user.id;
+    let audit = Audit::new("signals.retract", Outcome::Success, &meta)
+        .by(&reporter)
+        .target("signal", id);
+    let outcome = db::run(&state.pool, move |conn| {
+        use diesel::Connection;
+        conn.transaction(|conn| {
+            let outcome = queries::signals::retract(conn, id, user, oldest)?;
+            if matches!(outcome, Retraction::Retracted) {
+                queries::audit::record(conn, audit.row())?;
+            }
+            Ok(outcome)
+        })
+    })
+    .await?;
+    match outcome {
+        Retraction::Retracted => Ok(HttpResponse::NoContent().finish()),
+        Retraction::NotFound => Err(ApiError::NotFound),
+        Retraction::OutsideWindow => Err(ApiError::Conflict(format!(
+            "this signal is older than the correction window of {} weeks",
+            settings.correction_window_weeks
+        ))),
+    }
+}

@@ -212,8 +212,14 @@ pub struct TestApp {
 impl TestApp {
     /// The application on a fresh, migrated database.
     pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// The application on a fresh database, with settings adjusted by `adjust`.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
         let database = TestDatabase::create();
-        let settings = test_settings(&database.url);
+        let mut settings = test_settings(&database.url);
+        adjust(&mut settings);
         Self::start(settings, Some(database))
     }
 

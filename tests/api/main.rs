@@ -10,4 +10,5 @@ mod health;
 mod helpers;
 mod migrations;
 mod problems;
+mod signals;
 mod users;

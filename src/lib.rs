@@ -9,6 +9,7 @@ pub mod auth;
 pub mod blocking;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod domain;
 pub mod embedded_pg;
 pub mod error;

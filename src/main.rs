@@ -39,6 +39,17 @@ enum Command {
     /// Delete record-level signals older than the retention period (and other expired
     /// records) now; `serve` does this periodically by itself.
     Purge(Settings),
+    /// Fill the database with a realistic synthetic history (for demos and benchmarks).
+    DemoData {
+        /// How many weeks, up to and including the current one.
+        #[arg(long, default_value_t = 104, value_parser = clap::value_parser!(u16).range(1..=520))]
+        weeks: u16,
+        /// Seed of the generator: the same seed gives the same history.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[command(flatten)]
+        settings: Settings,
+    },
     /// Create an admin account. The password is read from LAGESBILD_ADMIN_PASSWORD or,
     /// when that is unset, from the first line of standard input.
     CreateAdmin {
@@ -69,6 +80,11 @@ fn main() -> ExitCode {
             settings,
         } => create_admin(&settings, &username, &area),
         Command::Purge(settings) => purge(&settings),
+        Command::DemoData {
+            weeks,
+            seed,
+            settings,
+        } => demo_data(&settings, weeks, seed),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -204,6 +220,42 @@ fn purge(settings: &Settings) -> anyhow::Result<()> {
         settings.intake.retention_weeks,
         report.idempotency_keys,
         report.login_counters
+    );
+    Ok(())
+}
+
+fn demo_data(settings: &Settings, weeks: u16, seed: u64) -> anyhow::Result<()> {
+    use std::io::Write;
+
+    let (url, _server) = database(settings)?;
+    apply_migrations(&url)?;
+    let mut conn = PgConnection::establish(&url).context("connecting to the database")?;
+    let today = lagesbild::intake::today(&settings.intake);
+    let started = std::time::Instant::now();
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let report = lagesbild::demo::generate(&mut conn, today, weeks, seed, |done, stored| {
+        if terminal {
+            let filled = usize::from(done) * 40 / usize::from(weeks);
+            eprint!(
+                "\r[{}{}] week {done}/{weeks}, {stored} signals",
+                "#".repeat(filled),
+                " ".repeat(40 - filled)
+            );
+            let _ = std::io::stderr().flush();
+        } else if done % 10 == 0 || done == weeks {
+            eprintln!("week {done}/{weeks}, {stored} signals");
+        }
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if terminal {
+        eprintln!();
+    }
+    println!(
+        "stored {} signals over {} weeks in {:.1} s (seed {seed}); the rise is in `{}`",
+        report.signals,
+        report.weeks,
+        started.elapsed().as_secs_f64(),
+        lagesbild::demo::RISING_DISTRICT
     );
     Ok(())
 }

@@ -1015,3 +1015,38 @@ async fn vocabularies_have_swedish_and_english_labels_and_deactivated_codes_keep
         .unwrap();
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
 }
+
+#[actix_web::test]
+async fn demo_data_is_stored_exactly_like_intake_and_plants_a_rise() {
+    let app = TestApp::spawn().await;
+    let report = lagesbild::demo::generate(&mut app.db(), today(), 20, 7, |_, _| {}).unwrap();
+    assert_eq!(report.weeks, 20);
+    assert!(report.signals > 1000, "{report:?}");
+    #[derive(QueryableByName)]
+    struct Check {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        cells_match: bool,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        recent: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        earlier: i64,
+    }
+    let check: Check = sql_query(
+        "SELECT (SELECT sum(n) FROM signal_cells) = (SELECT count(*) FROM signals)
+            AND (SELECT sum(key_sum) FROM signal_cells) = (SELECT sum(record_key) FROM signals) AS cells_match,
+                (SELECT coalesce(sum(n), 0)::bigint FROM signal_cells c JOIN areas a ON a.id = c.area_id
+                  WHERE a.code = 'ostra-ersboda' AND c.week > (SELECT max(week) FROM signal_cells) - 35) AS recent,
+                (SELECT coalesce(sum(n), 0)::bigint FROM signal_cells c JOIN areas a ON a.id = c.area_id
+                  WHERE a.code = 'ostra-ersboda' AND c.week <= (SELECT max(week) FROM signal_cells) - 70
+                    AND c.week > (SELECT max(week) FROM signal_cells) - 105) AS earlier",
+    )
+    .get_result(&mut app.db())
+    .unwrap();
+    assert!(check.cells_match, "every cell is the sum of its signals");
+    assert!(
+        check.recent > check.earlier * 3 / 2,
+        "the planted rise: {} vs {}",
+        check.recent,
+        check.earlier
+    );
+}

@@ -66,8 +66,9 @@ pub struct DatabaseSettings {
     #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true)]
     pub url: Option<Secret>,
 
-    /// Maximum number of pooled database connections.
-    #[arg(long = "db-pool-size", env = "LAGESBILD_DB_POOL_SIZE", default_value_t = 16,
+    /// Maximum number of pooled database connections. A few per database core is best:
+    /// more only adds contention (measured in bench/README.md).
+    #[arg(long = "db-pool-size", env = "LAGESBILD_DB_POOL_SIZE", default_value_t = 8,
           value_parser = clap::value_parser!(u32).range(1..=512))]
     pub pool_size: u32,
 

@@ -148,9 +148,13 @@ fn school_holiday(week: u32) -> bool {
     matches!(week, 25..=33 | 52 | 53 | 1 | 9 | 15 | 44)
 }
 
-/// More in autumn and spring terms, fewer in summer.
+/// Fewer signals in summer, most in the autumn term (when recruitment is most visible).
 fn season(week: u32) -> f64 {
-    1.0 + 0.25 * ((f64::from(week) - 10.0) / 52.0 * std::f64::consts::TAU).cos()
+    match week {
+        25..=33 => 0.7,
+        36..=50 => 1.2,
+        _ => 1.0,
+    }
 }
 
 #[derive(Debug, Default, Clone, Copy)]

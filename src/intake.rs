@@ -20,7 +20,7 @@ use crate::auth::Principal;
 use crate::auth::extract::RequestMeta;
 use crate::config::IntakeSettings;
 use crate::db::queries::signals::{Insert, NewSignal, Quota, StoredSignal};
-use crate::db::queries::{audit, idempotency, signals, vocabulary};
+use crate::db::queries::{audit, idempotency, signals};
 use crate::db::{self};
 use crate::domain::identity::Role;
 use crate::domain::signal::{CodeNames, Gender, IntakeRules, SignalInput};
@@ -134,6 +134,7 @@ pub async fn submit(
         principal.role,
     );
     let audit_row = Audit::new("signals.batch", Outcome::Success, &meta).by(principal);
+    let cache = std::sync::Arc::clone(&state.vocabulary);
     db::run(&state.pool, move |conn| {
         let work = |conn: &mut PgConnection| -> Result<Answer, ApiError> {
             if let Some(key) = &key {
@@ -152,8 +153,10 @@ pub async fn submit(
                     }
                 }
             }
+            let reference = cache.get(conn)?;
             let answer = store(
-                conn, &settings, today, user, &scope, source, &inputs, batch, &audit_row,
+                conn, &reference, &settings, today, user, &scope, source, &inputs, batch,
+                &audit_row,
             )?;
             if let Some(key) = &key {
                 idempotency::complete(conn, user, key, answer.status.as_u16(), &answer.body)?;
@@ -173,6 +176,7 @@ pub async fn submit(
 #[allow(clippy::too_many_arguments)]
 fn store(
     conn: &mut PgConnection,
+    reference: &crate::domain::signal::Vocabulary,
     settings: &IntakeSettings,
     today: chrono::NaiveDate,
     user: Uuid,
@@ -182,7 +186,6 @@ fn store(
     batch: bool,
     audit_row: &Audit,
 ) -> Result<Answer, ApiError> {
-    let reference = vocabulary::snapshot(conn)?;
     let rules = IntakeRules {
         today,
         correction_window_weeks: settings.correction_window_weeks,
@@ -191,7 +194,7 @@ fn store(
     let mut errors: Vec<FieldError> = Vec::new();
     let mut new = Vec::with_capacity(inputs.len());
     for (index, input) in inputs.iter().enumerate() {
-        match input.check(&reference, &rules) {
+        match input.check(reference, &rules) {
             Ok(signal) => new.push(NewSignal {
                 id: Uuid::now_v7(),
                 record_key: record_key()?,

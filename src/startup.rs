@@ -27,6 +27,8 @@ use crate::telemetry::{self, Metrics, RequestSpan};
 /// Shared state of one running application, available to handlers as `web::Data<AppState>`.
 pub struct AppState {
     pub pool: DbPool,
+    /// Reference data for checking signals; see `db::vocabulary_cache`.
+    pub vocabulary: std::sync::Arc<crate::db::vocabulary_cache::VocabularyCache>,
     pub jwt: JwtKeys,
     pub metrics: Metrics,
     pub settings: Settings,
@@ -59,6 +61,7 @@ impl Application {
         let jwt = JwtKeys::load(current_key, previous_key, &settings.data_dir)?;
         let state = web::Data::new(AppState {
             pool,
+            vocabulary: Default::default(),
             jwt,
             metrics: Metrics::new()?,
             settings: settings.clone(),

@@ -17,6 +17,7 @@ use crate::error::ApiError;
 pub mod models;
 pub mod queries;
 pub mod schema;
+pub mod vocabulary_cache;
 
 pub type DbPool = r2d2::Pool<ConnectionManager<PgConnection>>;
 pub type PooledConnection = r2d2::PooledConnection<ConnectionManager<PgConnection>>;
@@ -33,7 +34,10 @@ pub fn build_pool(url: &str, settings: &DatabaseSettings) -> DbPool {
         .min_idle(Some(settings.pool_size.min(2)))
         // r2d2's default of 30 s would make every request hang while the database is down.
         .connection_timeout(settings.checkout_timeout())
-        .test_on_check_out(true)
+        // No `SELECT 1` before every checkout: it would double the round trips of a
+        // signal submission. A connection that broke is discarded when it is returned,
+        // and `/health/ready` probes the database itself.
+        .test_on_check_out(false)
         .connection_customizer(Box::new(SessionSetup {
             statement_timeout: Duration::from_millis(settings.statement_timeout_ms),
         }))

@@ -154,6 +154,7 @@ pub async fn create(
         })
     })
     .await?;
+    state.vocabulary.invalidate();
     let view = views(&[area, parent])?
         .into_iter()
         .next()
@@ -217,6 +218,7 @@ pub async fn update(
         })
     })
     .await?;
+    state.vocabulary.invalidate();
     let all: Vec<Area> = std::iter::once(area).chain(parent).collect();
     let view = views(&all)?
         .into_iter()

@@ -145,6 +145,7 @@ async fn create_term(
         })
     })
     .await?;
+    state.vocabulary.invalidate();
     Ok(HttpResponse::Created().json(TermView::from(created)))
 }
 
@@ -178,6 +179,7 @@ async fn update_term(
         })
     })
     .await?;
+    state.vocabulary.invalidate();
     Ok(web::Json(updated.into()))
 }
 

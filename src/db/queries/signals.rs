@@ -70,9 +70,12 @@ pub fn insert(
     signals: &[NewSignal],
 ) -> Result<Insert, ApiError> {
     let stored: Vec<StoredSignal> = diesel::sql_query(
-        "WITH recent AS (
-             SELECT count(*) AS used FROM signals
-              WHERE submitted_by = $1 AND created_at > now() - make_interval(secs => $3)
+        "         WITH recent AS (
+             -- Stops counting at the quota: the check costs at most `limit` index entries.
+             SELECT count(*) AS used FROM (
+                 SELECT 1 FROM signals
+                  WHERE submitted_by = $1 AND created_at > now() - make_interval(secs => $3)
+                  LIMIT $4) within_window
          ), ins AS (
              INSERT INTO signals (id, week, area_id, age_band_id, category_id, arena_id, gender, source, submitted_by, record_key)
              SELECT s.id, s.week, s.area_id, s.age_band_id, s.category_id, s.arena_id, s.gender, $2, $1, s.record_key

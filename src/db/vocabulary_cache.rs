@@ -1,0 +1,45 @@
+//! The reference data a signal is checked against, cached per instance.
+//!
+//! Loading it costs a query on every submission, yet it changes rarely. The cache is
+//! dropped at once when this instance changes a vocabulary or an area, and reloaded at
+//! the latest [`MAX_AGE`] after a change made on another instance.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use diesel::PgConnection;
+
+use crate::db::queries::vocabulary;
+use crate::domain::signal::Vocabulary;
+use crate::error::ApiError;
+
+pub const MAX_AGE: Duration = Duration::from_secs(5);
+
+#[derive(Default)]
+pub struct VocabularyCache {
+    current: RwLock<Option<(Instant, Arc<Vocabulary>)>>,
+}
+
+impl VocabularyCache {
+    /// The cached snapshot, or a fresh one loaded with `conn`.
+    pub fn get(&self, conn: &mut PgConnection) -> Result<Arc<Vocabulary>, ApiError> {
+        if let Ok(guard) = self.current.read()
+            && let Some((loaded, snapshot)) = guard.as_ref()
+            && loaded.elapsed() < MAX_AGE
+        {
+            return Ok(Arc::clone(snapshot));
+        }
+        let snapshot = Arc::new(vocabulary::snapshot(conn)?);
+        if let Ok(mut guard) = self.current.write() {
+            *guard = Some((Instant::now(), Arc::clone(&snapshot)));
+        }
+        Ok(snapshot)
+    }
+
+    /// Forgets the snapshot (after this instance changed reference data).
+    pub fn invalidate(&self) {
+        if let Ok(mut guard) = self.current.write() {
+            *guard = None;
+        }
+    }
+}

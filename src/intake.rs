@@ -75,6 +75,9 @@ impl SignalView {
 
 #[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"signals": [
+    {"area": "teg", "age_band": "16-17", "category": "drug_handling", "arena": "public_place", "observed_week": "2026-W47"},
+    {"area": "haga", "age_band": "13-15", "category": "school_disengagement", "arena": "school", "gender": "boy", "observed_on": "2026-11-12"}]}))]
 pub struct BatchInput {
     /// 1–500 signals, stored all or nothing.
     #[validate(length(min = 1, max = 500), nested)]
@@ -82,6 +85,9 @@ pub struct BatchInput {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"count": 1, "signals": [{"id": "019a9c3e-5b2f-7c11-9d3e-2f6a1b7c8d90", "week": "2026-W47",
+    "area": "teg", "age_band": "16-17", "category": "drug_handling", "arena": "public_place", "gender": null,
+    "source": "police", "created_at": "2026-11-22T09:14:03Z"}]}))]
 pub struct BatchReceipt {
     pub count: usize,
     pub signals: Vec<SignalView>,

@@ -12,7 +12,7 @@ use crate::db::models::AuditEvent;
 use crate::db::queries::audit::AuditFilter;
 use crate::db::{self, queries};
 use crate::error::{ApiError, Problem};
-use crate::routes::users::page_limit;
+use crate::routes::page_limit;
 use crate::startup::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]

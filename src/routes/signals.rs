@@ -17,7 +17,7 @@ use crate::domain::week::IsoWeek;
 use crate::error::{ApiError, Problem};
 use crate::extract::{IdempotencyKey, Json};
 use crate::intake::{self, Answer, BatchInput, BatchReceipt, SignalView};
-use crate::routes::users::page_limit;
+use crate::routes::page_limit;
 use crate::startup::AppState;
 
 /// A single signal is small: 4 KiB is plenty for codes and a week.
@@ -96,6 +96,9 @@ pub struct MineParams {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"items": [{"id": "019a9c3e-5b2f-7c11-9d3e-2f6a1b7c8d90", "week": "2026-W47", "area": "teg",
+    "age_band": "16-17", "category": "drug_handling", "arena": "public_place", "gender": null, "source": "school",
+    "created_at": "2026-11-22T09:14:03Z"}], "next_cursor": "1795339243000000_019a9c3e-5b2f-7c11-9d3e-2f6a1b7c8d90"}))]
 pub struct SignalPage {
     pub items: Vec<SignalView>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -128,11 +131,11 @@ pub async fn mine(
 ) -> Result<web::Json<SignalPage>, ApiError> {
     let limit = page_limit(params.limit)?;
     let after = params.cursor.as_deref().map(parse_cursor).transpose()?;
-    let user = reporter.user.id;
+    let (user, reference) = (reporter.user.id, std::sync::Arc::clone(&state.vocabulary));
     let (rows, names) = db::run(&state.pool, move |conn| {
         Ok((
             queries::signals::mine(conn, user, after, limit + 1)?,
-            queries::vocabulary::codes_by_id(conn)?,
+            reference.get(conn)?.code_names(),
         ))
     })
     .await?;

@@ -195,7 +195,7 @@ pub async fn list(
     admin: Authorized<perm::UsersManage>,
     params: web::Query<ListParams>,
 ) -> Result<web::Json<UserPage>, ApiError> {
-    let limit = page_limit(params.limit)?;
+    let limit = super::page_limit(params.limit)?;
     let scope = admin.area.path.clone();
     let cursor = params.cursor.clone();
     let rows = db::run(&state.pool, move |conn| {
@@ -214,17 +214,6 @@ pub async fn list(
         None
     };
     Ok(web::Json(UserPage { items, next_cursor }))
-}
-
-pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
-    match limit.unwrap_or(50) {
-        n @ 1..=200 => Ok(n),
-        _ => Err(ApiError::invalid(
-            "limit",
-            "out_of_range",
-            "limit is between 1 and 200",
-        )),
-    }
 }
 
 /// One user of the admin's subtree (404 for users outside it).

@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Integer, Nullable, Text};
 
-use crate::domain::signal::{AreaEntry, CodeNames, Vocabulary, VocabularyEntry};
+use crate::domain::signal::{AreaEntry, Vocabulary, VocabularyEntry};
 use crate::error::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,35 +214,4 @@ pub fn snapshot(conn: &mut PgConnection) -> Result<Vocabulary, ApiError> {
         }
     }
     Ok(vocabulary)
-}
-
-/// Codes by id, for showing stored signals.
-pub fn codes_by_id(conn: &mut PgConnection) -> Result<CodeNames, ApiError> {
-    #[derive(QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = Text)]
-        kind: String,
-        #[diesel(sql_type = Integer)]
-        id: i32,
-        #[diesel(sql_type = Text)]
-        code: String,
-    }
-    let rows: Vec<Row> = diesel::sql_query(
-        "SELECT 'area' AS kind, id, code FROM areas
-         UNION ALL SELECT 'age_band', id::int, code FROM age_bands
-         UNION ALL SELECT 'category', id::int, code FROM categories
-         UNION ALL SELECT 'arena', id::int, code FROM arenas",
-    )
-    .load(conn)?;
-    let mut names = CodeNames::default();
-    for row in rows {
-        let map = match row.kind.as_str() {
-            "area" => &mut names.areas,
-            "age_band" => &mut names.age_bands,
-            "category" => &mut names.categories,
-            _ => &mut names.arenas,
-        };
-        map.insert(row.id, row.code);
-    }
-    Ok(names)
 }

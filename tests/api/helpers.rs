@@ -330,6 +330,16 @@ impl TestApp {
             .to_string()
     }
 
+    /// `GET path` with `token`, as JSON.
+    pub async fn get_json(&self, path: &str, token: &str) -> serde_json::Value {
+        let response = self
+            .authed(reqwest::Method::GET, path, token)
+            .send()
+            .await
+            .expect("request sent");
+        response.json().await.expect("a JSON body")
+    }
+
     /// A request with `Authorization: Bearer token`.
     pub fn authed(
         &self,

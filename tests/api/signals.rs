@@ -783,14 +783,7 @@ async fn reporters_page_through_their_own_signals_and_retract_within_the_window(
                 .to_string(),
         );
     }
-    let page: Value = app
-        .authed(Method::GET, "/v1/signals/mine?limit=2", &school)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.get_json("/v1/signals/mine?limit=2", &school).await;
     let first: Vec<&str> = page["items"]
         .as_array()
         .unwrap()
@@ -800,17 +793,11 @@ async fn reporters_page_through_their_own_signals_and_retract_within_the_window(
     assert_eq!(first, [ids[4].as_str(), ids[3].as_str()], "newest first");
     let cursor = page["next_cursor"].as_str().unwrap();
     let rest: Value = app
-        .authed(
-            Method::GET,
+        .get_json(
             &format!("/v1/signals/mine?limit=10&cursor={cursor}"),
             &school,
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(rest["items"].as_array().unwrap().len(), 3);
     assert!(rest.get("next_cursor").is_none());
 
@@ -901,14 +888,7 @@ async fn purging_removes_old_records_and_keeps_the_cells() {
             .get_result(&mut app.db())
             .unwrap();
     assert_eq!(cells_after, cells_before, "trends survive");
-    let mine: Value = app
-        .authed(Method::GET, "/v1/signals/mine", &school)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mine: Value = app.get_json("/v1/signals/mine", &school).await;
     assert_eq!(mine["items"].as_array().unwrap().len(), 1);
 }
 
@@ -916,14 +896,7 @@ async fn purging_removes_old_records_and_keeps_the_cells() {
 async fn vocabularies_have_swedish_and_english_labels_and_deactivated_codes_keep_old_data() {
     let app = TestApp::spawn().await;
     let school = app.token_for(Role::School, "umea").await;
-    let categories: Value = app
-        .authed(Method::GET, "/v1/categories", &school)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let categories: Value = app.get_json("/v1/categories", &school).await;
     let categories = categories.as_array().unwrap();
     assert_eq!(categories.len(), 13);
     let digital = categories
@@ -937,14 +910,7 @@ async fn vocabularies_have_swedish_and_english_labels_and_deactivated_codes_keep
             .unwrap()
             .contains("social media")
     );
-    let bands: Value = app
-        .authed(Method::GET, "/v1/age-bands", &school)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let bands: Value = app.get_json("/v1/age-bands", &school).await;
     let codes: Vec<&str> = bands
         .as_array()
         .unwrap()
@@ -952,14 +918,7 @@ async fn vocabularies_have_swedish_and_english_labels_and_deactivated_codes_keep
         .map(|b| b["code"].as_str().unwrap())
         .collect();
     assert_eq!(codes, ["0-9", "10-12", "13-15", "16-17", "18-20"]);
-    let arenas: Value = app
-        .authed(Method::GET, "/v1/arenas", &school)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let arenas: Value = app.get_json("/v1/arenas", &school).await;
     assert_eq!(arenas.as_array().unwrap().len(), 10);
 
     let stored: Value = post(&app, "/v1/signals", &school, &signal())
@@ -976,14 +935,7 @@ async fn vocabularies_have_swedish_and_english_labels_and_deactivated_codes_keep
         .unwrap();
     assert_eq!(off.json::<Value>().await.unwrap()["active"], false);
     assert_problem(post(&app, "/v1/signals", &school, &signal()).await, 422).await;
-    let mine: Value = app
-        .authed(Method::GET, "/v1/signals/mine", &school)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mine: Value = app.get_json("/v1/signals/mine", &school).await;
     assert_eq!(
         mine["items"][0]["id"], stored["id"],
         "old data keeps the deactivated code"
@@ -1002,17 +954,8 @@ async fn vocabularies_have_swedish_and_english_labels_and_deactivated_codes_keep
         .unwrap();
     assert_problem(taken, 409).await;
     let page: Value = app
-        .authed(
-            Method::GET,
-            "/v1/audit-events?action=vocabulary.update",
-            &admin,
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/v1/audit-events?action=vocabulary.update", &admin)
+        .await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
 }
 

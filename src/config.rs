@@ -215,6 +215,20 @@ pub struct IntakeSettings {
     pub purge_interval_secs: u32,
 }
 
+impl IntakeSettings {
+    /// Rules between settings: a signal must outlive its correction window, or a reporter
+    /// could not retract a signal that was still inside it.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.retention_weeks > self.correction_window_weeks,
+            "LAGESBILD_RETENTION_WEEKS ({}) must be larger than LAGESBILD_CORRECTION_WINDOW_WEEKS ({})",
+            self.retention_weeks,
+            self.correction_window_weeks
+        );
+        Ok(())
+    }
+}
+
 /// Raw key bytes, when configured.
 pub type KeyMaterial = Option<Vec<u8>>;
 
@@ -277,6 +291,31 @@ pub struct LogSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retention_must_outlast_the_correction_window() {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            intake: IntakeSettings,
+        }
+        let parse = |args: &[&str]| <Wrapper as clap::Parser>::parse_from(args).intake;
+        assert!(parse(&["test"]).validate().is_ok());
+        let short = parse(&[
+            "test",
+            "--retention-weeks",
+            "8",
+            "--correction-window-weeks",
+            "8",
+        ]);
+        assert!(
+            short
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("LAGESBILD_RETENTION_WEEKS")
+        );
+    }
 
     #[test]
     fn secret_debug_output_never_contains_the_value() {

@@ -105,8 +105,22 @@ pub fn today(settings: &IntakeSettings) -> chrono::NaiveDate {
     Utc::now().with_timezone(&settings.time_zone).date_naive()
 }
 
+/// The fingerprint of a request, for `Idempotency-Key`. A day is replaced by its ISO week
+/// first: the day is never stored, not even inside a hash that could be brute-forced
+/// over the small space of possible signals.
 fn request_hash(endpoint: &str, inputs: &[SignalInput]) -> Result<Vec<u8>, ApiError> {
-    let canonical = serde_json::to_vec(inputs).map_err(ApiError::internal)?;
+    let weeks_only: Vec<SignalInput> = inputs
+        .iter()
+        .map(|input| match input.observed_on {
+            Some(day) => SignalInput {
+                observed_on: None,
+                observed_week: Some(IsoWeek::of(day).to_string()),
+                ..input.clone()
+            },
+            None => input.clone(),
+        })
+        .collect();
+    let canonical = serde_json::to_vec(&weeks_only).map_err(ApiError::internal)?;
     let mut hasher = Sha256::new();
     hasher.update(endpoint.as_bytes());
     hasher.update([0]);
@@ -114,7 +128,8 @@ fn request_hash(endpoint: &str, inputs: &[SignalInput]) -> Result<Vec<u8>, ApiEr
     Ok(hasher.finalize().to_vec())
 }
 
-fn record_key() -> Result<i32, ApiError> {
+/// A record key for the cell key method (DESIGN §5), from the operating system's CSPRNG.
+pub fn record_key() -> Result<i32, ApiError> {
     let raw =
         getrandom::u32().map_err(|e| ApiError::internal(anyhow::anyhow!("no randomness: {e}")))?;
     // Uniform in [0, 2^31): the low 31 bits of a uniform u32.
@@ -219,6 +234,17 @@ fn store(
         limit: settings.signal_quota,
         window_secs: settings.signal_quota_window_secs,
     };
+    if new.len() > quota.limit as usize {
+        return Err(ApiError::invalid(
+            "signals",
+            "over_quota",
+            format!(
+                "{} signals exceed the quota of {} per window; send smaller batches",
+                new.len(),
+                quota.limit
+            ),
+        ));
+    }
     let stored = match signals::insert(conn, user, source.as_str(), quota, &new)? {
         Insert::Stored(rows) => rows,
         Insert::OverQuota { retry_after_secs } => {

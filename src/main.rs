@@ -44,9 +44,12 @@ enum Command {
         /// How many weeks, up to and including the current one.
         #[arg(long, default_value_t = 104, value_parser = clap::value_parser!(u16).range(1..=520))]
         weeks: u16,
-        /// Seed of the generator: the same seed gives the same history.
+        /// Seed of the generator: the same seed gives the same counts.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Add to a database that already holds signals (they cannot be told apart later).
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         settings: Settings,
     },
@@ -83,8 +86,9 @@ fn main() -> ExitCode {
         Command::DemoData {
             weeks,
             seed,
+            force,
             settings,
-        } => demo_data(&settings, weeks, seed),
+        } => demo_data(&settings, weeks, seed, force),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -209,6 +213,7 @@ fn warn_if_no_admin(url: &str) {
 }
 
 fn purge(settings: &Settings) -> anyhow::Result<()> {
+    settings.intake.validate()?;
     let (url, _server) = database(settings)?;
     apply_migrations(&url)?;
     let mut conn = PgConnection::establish(&url).context("connecting to the database")?;
@@ -224,12 +229,18 @@ fn purge(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn demo_data(settings: &Settings, weeks: u16, seed: u64) -> anyhow::Result<()> {
+fn demo_data(settings: &Settings, weeks: u16, seed: u64, force: bool) -> anyhow::Result<()> {
     use std::io::Write;
 
     let (url, _server) = database(settings)?;
     apply_migrations(&url)?;
     let mut conn = PgConnection::establish(&url).context("connecting to the database")?;
+    let holds_data = queries::signals::any(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?;
+    anyhow::ensure!(
+        force || !holds_data,
+        "this database already holds signals: synthetic ones would mix into its trends for good. \
+         Use an empty database, or --force if it holds nothing real"
+    );
     let today = lagesbild::intake::today(&settings.intake);
     let started = std::time::Instant::now();
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());

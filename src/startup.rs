@@ -57,6 +57,7 @@ impl Application {
         ));
         let http = settings.http.clone();
         crate::auth::password::warm_up()?;
+        settings.intake.validate()?;
         let (current_key, previous_key) = settings.auth.jwt_keys()?;
         let jwt = JwtKeys::load(current_key, previous_key, &settings.data_dir)?;
         let state = web::Data::new(AppState {

@@ -4,6 +4,7 @@
 //! dropped at once when this instance changes a vocabulary or an area, and reloaded at
 //! the latest [`MAX_AGE`] after a change made on another instance.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,9 @@ pub const MAX_AGE: Duration = Duration::from_secs(5);
 #[derive(Default)]
 pub struct VocabularyCache {
     current: RwLock<Option<(Instant, Arc<Vocabulary>)>>,
+    /// Bumped by every invalidation: a snapshot loaded before a change is not stored
+    /// after it, or it would serve the old data (say, a code just deactivated).
+    generation: AtomicU64,
 }
 
 impl VocabularyCache {
@@ -29,8 +33,11 @@ impl VocabularyCache {
         {
             return Ok(Arc::clone(snapshot));
         }
+        let generation = self.generation.load(Ordering::SeqCst);
         let snapshot = Arc::new(vocabulary::snapshot(conn)?);
-        if let Ok(mut guard) = self.current.write() {
+        if let Ok(mut guard) = self.current.write()
+            && self.generation.load(Ordering::SeqCst) == generation
+        {
             *guard = Some((Instant::now(), Arc::clone(&snapshot)));
         }
         Ok(snapshot)
@@ -39,6 +46,7 @@ impl VocabularyCache {
     /// Forgets the snapshot (after this instance changed reference data).
     pub fn invalidate(&self) {
         if let Ok(mut guard) = self.current.write() {
+            self.generation.fetch_add(1, Ordering::SeqCst);
             *guard = None;
         }
     }

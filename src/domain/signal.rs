@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
@@ -245,6 +245,14 @@ impl SignalInput {
 
     fn week(&self, rules: &IntakeRules<'_>, errors: &mut Vec<FieldError>) -> Option<IsoWeek> {
         let (field, week) = match (&self.observed_on, &self.observed_week) {
+            (Some(day), None) if !(2000..=9999).contains(&day.year()) => {
+                errors.push(FieldError::new(
+                    "observed_on",
+                    "out_of_range",
+                    "not a plausible observation date",
+                ));
+                return None;
+            }
             (Some(day), None) => ("observed_on", IsoWeek::of(*day)),
             (None, Some(text)) => match IsoWeek::parse(text) {
                 Ok(week) => ("observed_week", week),
@@ -426,6 +434,23 @@ mod tests {
         // Monday 00:30 in Stockholm is already the new week.
         let monday = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
         assert!(input("teg", "2026-W48").check(&v, &rules(monday)).is_ok());
+    }
+
+    #[test]
+    fn dates_at_the_ends_of_the_calendar_are_refused_not_panicked_on() {
+        let mut ancient = input("teg", "2026-W47");
+        ancient.observed_week = None;
+        ancient.observed_on = Some(NaiveDate::MIN);
+        assert_eq!(
+            codes(ancient.check(&vocabulary(), &rules(SUNDAY)))[0].1,
+            "out_of_range"
+        );
+        ancient.observed_on = Some(NaiveDate::MAX);
+        assert_eq!(
+            codes(ancient.check(&vocabulary(), &rules(SUNDAY)))[0].1,
+            "out_of_range"
+        );
+        let _ = IsoWeek::of(NaiveDate::MIN);
     }
 
     #[test]

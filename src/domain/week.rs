@@ -13,8 +13,10 @@ pub struct IsoWeek {
 impl IsoWeek {
     /// The week containing `date`.
     pub fn of(date: NaiveDate) -> Self {
+        let back = chrono::Days::new(u64::from(date.weekday().num_days_from_monday()));
+        // Only the first days chrono can represent (year -262143) have no Monday before them.
         Self {
-            monday: date - Duration::days(i64::from(date.weekday().num_days_from_monday())),
+            monday: date.checked_sub_days(back).unwrap_or(date),
         }
     }
 

@@ -43,6 +43,25 @@ pub fn claim(
     request_hash: &[u8],
     now: DateTime<Utc>,
 ) -> Result<Claim, ApiError> {
+    // The purge may delete an expired row between the two statements below: then the
+    // key is free, and the second attempt claims it.
+    for _ in 0..2 {
+        if let Some(claim) = try_claim(conn, user, key, request_hash, now)? {
+            return Ok(claim);
+        }
+    }
+    Err(ApiError::unavailable(
+        "the idempotency key could not be claimed",
+    ))
+}
+
+fn try_claim(
+    conn: &mut PgConnection,
+    user: Uuid,
+    key: &str,
+    request_hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Option<Claim>, ApiError> {
     let inserted = diesel::sql_query(
         "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (user_id, key) DO NOTHING",
@@ -53,14 +72,18 @@ pub fn claim(
     .bind::<Timestamptz, _>(now)
     .execute(conn)?;
     if inserted == 1 {
-        return Ok(Claim::New);
+        return Ok(Some(Claim::New));
     }
-    let existing: Existing = diesel::sql_query(
+    let existing: Option<Existing> = diesel::sql_query(
         "SELECT request_hash, status, response, created_at FROM idempotency_keys WHERE user_id = $1 AND key = $2 FOR UPDATE",
     )
     .bind::<SqlUuid, _>(user)
-    .bind::<Text, _>(key)
-    .get_result(conn)?;
+        .bind::<Text, _>(key)
+    .get_result(conn)
+    .optional()?;
+    let Some(existing) = existing else {
+        return Ok(None);
+    };
     if existing.created_at < now - chrono::Duration::hours(LIFETIME_HOURS) {
         diesel::sql_query(
             "UPDATE idempotency_keys SET request_hash = $3, status = NULL, response = NULL, created_at = $4
@@ -70,19 +93,19 @@ pub fn claim(
         .bind::<Text, _>(key)
         .bind::<Bytea, _>(request_hash)
         .bind::<Timestamptz, _>(now)
-        .execute(conn)?;
-        return Ok(Claim::New);
+                .execute(conn)?;
+        return Ok(Some(Claim::New));
     }
     match (
         existing.request_hash == request_hash,
         existing.status,
         existing.response,
     ) {
-        (true, Some(status), Some(body)) => Ok(Claim::Replay {
+        (true, Some(status), Some(body)) => Ok(Some(Claim::Replay {
             status: u16::try_from(status).unwrap_or(500),
             body,
-        }),
-        _ => Ok(Claim::Mismatch),
+        })),
+        _ => Ok(Some(Claim::Mismatch)),
     }
 }
 

@@ -112,14 +112,17 @@ pub fn insert(
         return Ok(Insert::Stored(stored));
     }
     Ok(Insert::OverQuota {
-        retry_after_secs: quota_retry_after(conn, submitter, quota)?,
+        retry_after_secs: quota_retry_after(conn, submitter, quota, signals.len())?,
     })
 }
 
+/// Seconds until `wanted` more signals fit: until enough of the oldest ones in the window
+/// have left it.
 fn quota_retry_after(
     conn: &mut PgConnection,
     submitter: Uuid,
     quota: Quota,
+    wanted: usize,
 ) -> Result<u64, ApiError> {
     #[derive(QueryableByName)]
     struct Wait {
@@ -127,11 +130,16 @@ fn quota_retry_after(
         seconds: Option<f64>,
     }
     let wait: Wait = diesel::sql_query(
-        "SELECT extract(epoch FROM min(created_at) + make_interval(secs => $2) - now())::float8 AS seconds
-           FROM signals WHERE submitted_by = $1 AND created_at > now() - make_interval(secs => $2)",
+                "WITH window_rows AS (
+             SELECT created_at, row_number() OVER (ORDER BY created_at) AS position, count(*) OVER () AS used
+               FROM signals WHERE submitted_by = $1 AND created_at > now() - make_interval(secs => $2))
+         SELECT (SELECT extract(epoch FROM created_at + make_interval(secs => $2) - now())::float8
+                   FROM window_rows WHERE position = greatest(used + $3 - $4, 1)) AS seconds",
     )
     .bind::<SqlUuid, _>(submitter)
-    .bind::<Integer, _>(i32::try_from(quota.window_secs).unwrap_or(i32::MAX))
+        .bind::<Integer, _>(i32::try_from(quota.window_secs).unwrap_or(i32::MAX))
+    .bind::<diesel::sql_types::BigInt, _>(i64::try_from(wanted).unwrap_or(i64::MAX))
+    .bind::<diesel::sql_types::BigInt, _>(i64::from(quota.limit))
     .get_result(conn)?;
     Ok(wait.seconds.map_or(1, |s| s.ceil().max(1.0) as u64))
 }
@@ -208,4 +216,16 @@ pub fn purge(conn: &mut PgConnection, cutoff: NaiveDate) -> Result<usize, ApiErr
     Ok(diesel::sql_query("DELETE FROM signals WHERE week < $1")
         .bind::<Date, _>(cutoff)
         .execute(conn)?)
+}
+
+/// Whether any signal was ever stored (a cell exists).
+pub fn any(conn: &mut PgConnection) -> Result<bool, ApiError> {
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        found: bool,
+    }
+    let found: Found = diesel::sql_query("SELECT EXISTS (SELECT 1 FROM signal_cells) AS found")
+        .get_result(conn)?;
+    Ok(found.found)
 }

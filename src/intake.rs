@@ -146,7 +146,12 @@ pub async fn submit(
     meta: RequestMeta,
 ) -> Result<Answer, ApiError> {
     let endpoint = if batch { "batch" } else { "single" };
-    let hash = request_hash(endpoint, &inputs)?;
+    // Only requests with a key are fingerprinted: no hashing on the common path.
+    let hash = key
+        .as_ref()
+        .map(|_| request_hash(endpoint, &inputs))
+        .transpose()?
+        .unwrap_or_default();
     let settings = state.settings.intake.clone();
     let today = today(&settings);
     let (user, scope, source) = (
@@ -197,7 +202,7 @@ pub async fn submit(
 #[allow(clippy::too_many_arguments)]
 fn store(
     conn: &mut PgConnection,
-    reference: &crate::domain::signal::Vocabulary,
+    reference: &crate::db::vocabulary_cache::Reference,
     settings: &IntakeSettings,
     today: chrono::NaiveDate,
     user: Uuid,
@@ -215,7 +220,7 @@ fn store(
     let mut errors: Vec<FieldError> = Vec::new();
     let mut new = Vec::with_capacity(inputs.len());
     for (index, input) in inputs.iter().enumerate() {
-        match input.check(reference, &rules) {
+        match input.check(&reference.vocabulary, &rules) {
             Ok(signal) => new.push(NewSignal {
                 id: Uuid::now_v7(),
                 record_key: record_key()?,
@@ -253,7 +258,7 @@ fn store(
             });
         }
     };
-    let names = reference.code_names();
+    let names = &reference.names;
     let by_id: HashMap<Uuid, &StoredSignal> = stored.iter().map(|s| (s.id, s)).collect();
     let views = new
         .iter()
@@ -261,7 +266,7 @@ fn store(
             by_id
                 .get(&n.id)
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("stored signal missing")))
-                .and_then(|s| SignalView::of(s, &names))
+                .and_then(|s| SignalView::of(s, names))
         })
         .collect::<Result<Vec<_>, _>>()?;
     if batch {

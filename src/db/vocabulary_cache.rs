@@ -11,14 +11,20 @@ use std::time::{Duration, Instant};
 use diesel::PgConnection;
 
 use crate::db::queries::vocabulary;
-use crate::domain::signal::Vocabulary;
+use crate::domain::signal::{CodeNames, Vocabulary};
 use crate::error::ApiError;
 
 pub const MAX_AGE: Duration = Duration::from_secs(5);
 
+/// One load of the reference data: by code for checking signals, by id for showing them.
+pub struct Reference {
+    pub vocabulary: Vocabulary,
+    pub names: CodeNames,
+}
+
 #[derive(Default)]
 pub struct VocabularyCache {
-    current: RwLock<Option<(Instant, Arc<Vocabulary>)>>,
+    current: RwLock<Option<(Instant, Arc<Reference>)>>,
     /// Bumped by every invalidation: a snapshot loaded before a change is not stored
     /// after it, or it would serve the old data (say, a code just deactivated).
     generation: AtomicU64,
@@ -26,7 +32,7 @@ pub struct VocabularyCache {
 
 impl VocabularyCache {
     /// The cached snapshot, or a fresh one loaded with `conn`.
-    pub fn get(&self, conn: &mut PgConnection) -> Result<Arc<Vocabulary>, ApiError> {
+    pub fn get(&self, conn: &mut PgConnection) -> Result<Arc<Reference>, ApiError> {
         if let Ok(guard) = self.current.read()
             && let Some((loaded, snapshot)) = guard.as_ref()
             && loaded.elapsed() < MAX_AGE
@@ -34,7 +40,11 @@ impl VocabularyCache {
             return Ok(Arc::clone(snapshot));
         }
         let generation = self.generation.load(Ordering::SeqCst);
-        let snapshot = Arc::new(vocabulary::snapshot(conn)?);
+        let loaded = vocabulary::snapshot(conn)?;
+        let snapshot = Arc::new(Reference {
+            names: loaded.code_names(),
+            vocabulary: loaded,
+        });
         if let Ok(mut guard) = self.current.write()
             && self.generation.load(Ordering::SeqCst) == generation
         {

@@ -132,11 +132,11 @@ pub async fn mine(
 ) -> Result<web::Json<SignalPage>, ApiError> {
     let limit = page_limit(params.limit)?;
     let after = params.cursor.as_deref().map(parse_cursor).transpose()?;
-    let (user, reference) = (reporter.user.id, std::sync::Arc::clone(&state.vocabulary));
-    let (rows, names) = db::run(&state.pool, move |conn| {
+    let (user, cache) = (reporter.user.id, std::sync::Arc::clone(&state.vocabulary));
+    let (rows, reference) = db::run(&state.pool, move |conn| {
         Ok((
             queries::signals::mine(conn, user, after, limit + 1)?,
-            reference.get(conn)?.code_names(),
+            cache.get(conn)?,
         ))
     })
     .await?;
@@ -144,7 +144,7 @@ pub async fn mine(
     let items = rows
         .iter()
         .take(limit as usize)
-        .map(|row| SignalView::of(row, &names))
+        .map(|row| SignalView::of(row, &reference.names))
         .collect::<Result<Vec<_>, _>>()?;
     let next_cursor = if more {
         rows.get(limit as usize - 1)

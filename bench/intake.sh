@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Intake benchmark (issue 4, DESIGN §7), all in one run on one machine:
-#   (a) PostgreSQL's own rate for the single-signal statement the service runs
-#       (insert + cell upsert + quota check, one statement) via pgbench, 32 clients;
+#   (a) PostgreSQL's own rate for the statement the service runs for one signal
+#       (quota counter, insert, both cell upserts; one statement) via pgbench, 32 clients;
 #   (b) POST /v1/signals through HTTP, 32 connections, API tokens of 32 reporters;
 #   (c) POST /v1/signals/batch (500 signals per request);
 # and prints the ratio (b)/(a), p50/p99 latency and the service's peak resident memory.
@@ -25,7 +25,7 @@ bin=target/release/lagesbild
 
 psql -q "$admin_url" -c 'DROP DATABASE IF EXISTS lgb_bench WITH (FORCE)' -c 'CREATE DATABASE lgb_bench'
 export DATABASE_URL=$db_url LAGESBILD_BIND=127.0.0.1:$port LAGESBILD_LOG=warn LAGESBILD_DATA_DIR=$work \
-       LAGESBILD_SIGNAL_QUOTA=100000000 ${POOL:+LAGESBILD_DB_POOL_SIZE=$POOL} \
+       LAGESBILD_SIGNAL_QUOTA=100000000 ${POOL:+LAGESBILD_DB_POOL_SIZE=$POOL} ${COMMITTERS:+LAGESBILD_INTAKE_COMMITTERS=$COMMITTERS} \
        LAGESBILD_JWT_SECRET=benchmark-key-0123456789abcdef0123456789
 "$bin" migrate >/dev/null
 password='correct horse battery staple'
@@ -62,26 +62,35 @@ cat > "$work/intake.sql" <<SQL
 \set arena random(1, 10)
 \set key random(0, 2147483647)
 \set submitter :client_id + 1
-WITH recent AS (
-  SELECT count(*) AS used FROM (
-    SELECT 1 FROM signals WHERE submitted_by = ('00000000-0000-4000-8000-' || lpad(:submitter::text, 12, '0'))::uuid
-       AND created_at > now() - make_interval(secs => 600) LIMIT 100000000) w
+WITH input AS (
+  SELECT s.*, 1 AS turn
+    FROM unnest(ARRAY[gen_random_uuid()], ARRAY[('00000000-0000-4000-8000-' || lpad(:submitter::text, 12, '0'))::uuid],
+                ARRAY['school'], ARRAY[date_trunc('week', now())::date], ARRAY[:area]::int4[], ARRAY[:age]::int2[],
+                ARRAY[:category]::int2[], ARRAY[:arena]::int2[], ARRAY['girl'], ARRAY[:key]::int4[])
+         AS s (id, submitted_by, source, week, area_id, age_band_id, category_id, arena_id, gender, record_key)
+), granted AS (
+  INSERT INTO quota_usage AS q (user_id, window_start, used, previous)
+  SELECT submitted_by, to_timestamp((floor(extract(epoch FROM now()) / 600) * 600)::float8), least(100000000, count(*)), 0
+    FROM input GROUP BY submitted_by
+  ON CONFLICT (user_id, window_start) DO UPDATE SET previous = q.used, used = least(100000000, q.used + EXCLUDED.used)
+  RETURNING user_id, used - previous AS admitted
 ), ins AS (
   INSERT INTO signals (id, week, area_id, age_band_id, category_id, arena_id, gender, source, submitted_by, record_key)
-  SELECT s.id, s.week, s.area_id, s.age_band_id, s.category_id, s.arena_id, s.gender, 'school',
-         ('00000000-0000-4000-8000-' || lpad(:submitter::text, 12, '0'))::uuid, s.record_key
-    FROM unnest(ARRAY[gen_random_uuid()], ARRAY[date_trunc('week', now())::date], ARRAY[:area]::int4[],
-                ARRAY[:age]::int2[], ARRAY[:category]::int2[], ARRAY[:arena]::int2[], ARRAY['girl'], ARRAY[:key]::int4[])
-         AS s (id, week, area_id, age_band_id, category_id, arena_id, gender, record_key), recent
-   WHERE recent.used + 1 <= 100000000
+  SELECT id, week, area_id, age_band_id, category_id, arena_id, gender, source, submitted_by, record_key
+    FROM input JOIN granted ON granted.user_id = input.submitted_by WHERE input.turn <= granted.admitted
   RETURNING id, week, area_id, age_band_id, category_id, arena_id, gender, source, record_key, created_at
 ), cells AS (
   INSERT INTO signal_cells (week, area_id, age_band_id, category_id, arena_id, gender, source, n, key_sum)
   SELECT week, area_id, age_band_id, category_id, arena_id, gender, source, count(*), sum(record_key) FROM ins
    GROUP BY week, area_id, age_band_id, category_id, arena_id, gender, source
-   ORDER BY week, area_id, age_band_id, category_id, arena_id, gender, source
   ON CONFLICT (week, area_id, age_band_id, category_id, arena_id, gender, source)
   DO UPDATE SET n = signal_cells.n + EXCLUDED.n, key_sum = signal_cells.key_sum + EXCLUDED.key_sum
+), by_area AS (
+  INSERT INTO signal_cells_by_area (week, area_id, category_id, age_band_id, n, key_sum)
+  SELECT week, area_id, category_id, age_band_id, count(*), sum(record_key) FROM ins
+   GROUP BY week, area_id, category_id, age_band_id
+  ON CONFLICT (week, area_id, category_id, age_band_id)
+  DO UPDATE SET n = signal_cells_by_area.n + EXCLUDED.n, key_sum = signal_cells_by_area.key_sum + EXCLUDED.key_sum
 )
 SELECT id FROM ins;
 SQL
@@ -136,7 +145,7 @@ batch_p99=$(awk '$1 == "99%" {print $2}' "$work/batch.txt")
 
 rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 stored=$(psql -Atq "$db_url" -c "SELECT count(*) FROM signals")
-cells_ok=$(psql -Atq "$db_url" -c "SELECT (SELECT sum(n) FROM signal_cells) = (SELECT count(*) FROM signals)")
+cells_ok=$(psql -Atq "$db_url" -c "SELECT (SELECT sum(n) FROM signal_cells) = (SELECT count(*) FROM signals) AND (SELECT sum(n) FROM signal_cells_by_area) = (SELECT count(*) FROM signals)")
 echo
 echo "=== intake benchmark, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), ${duration}s per phase"
 awk -v pg="$pg_tps" -v http="$http_rps" 'BEGIN { printf "single: HTTP %.0f/s vs pgbench %.0f/s: ratio %.2f (target >= 0.70)\n", http, pg, http / pg }'

@@ -55,9 +55,23 @@ pub struct Settings {
     #[command(flatten)]
     pub intake: IntakeSettings,
 
+    /// Disclosure threshold (DESIGN §5): a published count below it is suppressed.
+    /// Never below 3.
+    #[arg(long = "min-count", env = "LAGESBILD_MIN_COUNT", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(3..=100))]
+    pub min_count: u32,
+
     /// Directory for local state: the embedded PostgreSQL lives in `<data-dir>/postgres`.
     #[arg(long, env = "LAGESBILD_DATA_DIR", default_value = "var")]
     pub data_dir: PathBuf,
+}
+
+impl Settings {
+    /// The disclosure threshold; the command line already refused values below 3.
+    pub fn min_count(&self) -> crate::disclosure::MinCount {
+        crate::disclosure::MinCount::new(self.min_count)
+            .unwrap_or(crate::disclosure::MinCount::DEFAULT)
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -208,6 +222,13 @@ pub struct IntakeSettings {
     #[arg(long = "signal-quota-window-secs", env = "LAGESBILD_SIGNAL_QUOTA_WINDOW_SECS", default_value_t = 600,
           value_parser = clap::value_parser!(u32).range(1..=86_400))]
     pub signal_quota_window_secs: u32,
+
+    /// Threads storing single signals by group commit; each holds one pooled connection
+    /// while it stores a group. One is fastest: several groups at once wait on each
+    /// other's locks of the same hot cells (measured in bench/README.md).
+    #[arg(long = "intake-committers", env = "LAGESBILD_INTAKE_COMMITTERS", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub committers: u16,
 
     /// How often `serve` deletes expired record-level signals (seconds).
     #[arg(long = "purge-interval-secs", env = "LAGESBILD_PURGE_INTERVAL_SECS", default_value_t = 3600,

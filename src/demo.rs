@@ -13,7 +13,7 @@ use diesel::PgConnection;
 use uuid::Uuid;
 
 use crate::db::models::NewUser;
-use crate::db::queries::signals::{Insert, NewSignal, Quota};
+use crate::db::queries::signals::{Admit, NewSignal, Quota};
 use crate::db::queries::{areas, signals, users, vocabulary};
 use crate::domain::identity::Role;
 use crate::domain::signal::{Gender, IntakeRules, SignalInput};
@@ -194,10 +194,7 @@ pub fn generate(
     for offset in (0..i64::from(weeks)).rev() {
         let week = this_week.plus_weeks(-offset);
         let elapsed = 1.0 - offset as f64 / f64::from(weeks.max(1));
-        let mut by_source: Vec<(Role, Vec<NewSignal>)> = reporters
-            .iter()
-            .map(|(role, _)| (*role, Vec::new()))
-            .collect();
+        let mut generated: Vec<NewSignal> = Vec::new();
         for district in &districts {
             for (category, weight) in CATEGORIES {
                 let mut mean = BASE_RATE * weight / 10.0 * season(week.number());
@@ -239,32 +236,29 @@ pub fn generate(
                     let source = *rng.pick(sources_for(arena));
                     // Record keys come from the CSPRNG like every other signal's (DESIGN §5):
                     // knowing the seed must not reveal them.
-                    let new = NewSignal {
+                    let submitted_by = reporters
+                        .iter()
+                        .find(|(role, _)| *role == source)
+                        .map(|(_, id)| *id)
+                        .ok_or_else(|| {
+                            ApiError::internal(anyhow::anyhow!("no demo reporter for {source:?}"))
+                        })?;
+                    generated.push(NewSignal {
                         id: Uuid::now_v7(),
                         record_key: crate::intake::record_key()?,
                         signal,
-                    };
-                    if let Some((_, list)) = by_source.iter_mut().find(|(role, _)| *role == source)
-                    {
-                        list.push(new);
-                    }
+                        submitted_by,
+                        source,
+                    });
                 }
             }
         }
-        for (role, list) in &by_source {
-            let submitter = reporters
-                .iter()
-                .find(|(r, _)| r == role)
-                .map(|(_, id)| *id)
-                .unwrap_or_default();
-            for chunk in list.chunks(500) {
-                match signals::insert(conn, submitter, role.as_str(), quota, chunk)? {
-                    Insert::Stored(rows) => report.signals += rows.len(),
-                    Insert::OverQuota { .. } => {
-                        return Err(ApiError::internal(anyhow::anyhow!("demo data hit a quota")));
-                    }
-                }
+        for chunk in generated.chunks(500) {
+            let stored = signals::insert(conn, quota, Admit::AllOrNone, chunk)?.len();
+            if stored < chunk.len() {
+                return Err(ApiError::internal(anyhow::anyhow!("demo data hit a quota")));
             }
+            report.signals += stored;
         }
         report.weeks += 1;
         progress(report.weeks, report.signals);

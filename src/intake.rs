@@ -19,8 +19,10 @@ use crate::audit::{Audit, Outcome};
 use crate::auth::Principal;
 use crate::auth::extract::RequestMeta;
 use crate::config::IntakeSettings;
-use crate::db::queries::signals::{Insert, NewSignal, Quota, StoredSignal};
+use crate::db::group_commit::Submitted;
+use crate::db::queries::signals::{Admit, NewSignal, Quota, StoredSignal};
 use crate::db::queries::{audit, idempotency, signals};
+use crate::db::vocabulary_cache::Reference;
 use crate::db::{self};
 use crate::domain::identity::Role;
 use crate::domain::signal::{CodeNames, Gender, IntakeRules, SignalInput};
@@ -136,6 +138,21 @@ pub fn record_key() -> Result<i32, ApiError> {
     i32::try_from(raw & 0x7fff_ffff).map_err(ApiError::internal)
 }
 
+/// Who submits: the credential's user, the area they may report for, and their role.
+struct Submitter {
+    user: Uuid,
+    scope: String,
+    source: Role,
+}
+
+/// The quota every principal's submissions are held to.
+pub fn quota(settings: &IntakeSettings) -> Quota {
+    Quota {
+        limit: settings.signal_quota,
+        window_secs: settings.signal_quota_window_secs,
+    }
+}
+
 /// Submits one signal (`batch: false`) or a batch, for `principal`.
 pub async fn submit(
     state: &AppState,
@@ -145,6 +162,31 @@ pub async fn submit(
     key: Option<String>,
     meta: RequestMeta,
 ) -> Result<Answer, ApiError> {
+    let settings = state.settings.intake.clone();
+    let today = today(&settings);
+    let submitter = Submitter {
+        user: principal.user.id,
+        scope: principal.area.path.clone(),
+        source: principal.role,
+    };
+    if key.is_none() && !batch {
+        // The common case, an app sending one signal, is stored by group commit.
+        let reference = state.vocabulary.current(&state.pool).await?;
+        let signal = prepare(&reference, &settings, today, &submitter, &inputs, false)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no signal to submit")))?;
+        return match state.committer.submit(signal).await? {
+            Submitted::Stored(row) => Ok(Answer {
+                status: StatusCode::CREATED,
+                body: serde_json::to_value(SignalView::of(&row, &reference.names)?)
+                    .map_err(ApiError::internal)?,
+            }),
+            Submitted::OverQuota { retry_after_secs } => Err(ApiError::TooManyRequests {
+                retry_after: std::time::Duration::from_secs(retry_after_secs),
+            }),
+        };
+    }
     let endpoint = if batch { "batch" } else { "single" };
     // Only requests with a key are fingerprinted: no hashing on the common path.
     let hash = key
@@ -152,19 +194,12 @@ pub async fn submit(
         .map(|_| request_hash(endpoint, &inputs))
         .transpose()?
         .unwrap_or_default();
-    let settings = state.settings.intake.clone();
-    let today = today(&settings);
-    let (user, scope, source) = (
-        principal.user.id,
-        principal.area.path.clone(),
-        principal.role,
-    );
     let audit_row = Audit::new("signals.batch", Outcome::Success, &meta).by(principal);
     let cache = std::sync::Arc::clone(&state.vocabulary);
     db::run(&state.pool, move |conn| {
-        let work = |conn: &mut PgConnection| -> Result<Answer, ApiError> {
+        conn.transaction(|conn| {
             if let Some(key) = &key {
-                match idempotency::claim(conn, user, key, &hash, Utc::now())? {
+                match idempotency::claim(conn, submitter.user, key, &hash, Utc::now())? {
                     idempotency::Claim::New => {}
                     idempotency::Claim::Replay { status, body } => {
                         return Ok(Answer {
@@ -181,41 +216,37 @@ pub async fn submit(
             }
             let reference = cache.get(conn)?;
             let answer = store(
-                conn, &reference, &settings, today, user, &scope, source, &inputs, batch,
-                &audit_row,
+                conn, &reference, &settings, today, &submitter, &inputs, batch, &audit_row,
             )?;
             if let Some(key) = &key {
-                idempotency::complete(conn, user, key, answer.status.as_u16(), &answer.body)?;
+                idempotency::complete(
+                    conn,
+                    submitter.user,
+                    key,
+                    answer.status.as_u16(),
+                    &answer.body,
+                )?;
             }
             Ok(answer)
-        };
-        // A single signal without a key is one statement: no explicit transaction needed.
-        if key.is_none() && !batch {
-            work(conn)
-        } else {
-            conn.transaction(work)
-        }
+        })
     })
     .await
 }
 
-#[allow(clippy::too_many_arguments)]
-fn store(
-    conn: &mut PgConnection,
-    reference: &crate::db::vocabulary_cache::Reference,
+/// Checks every input and gives each valid one its id and record key; any invalid one
+/// fails the whole submission, with errors by index for a batch.
+fn prepare(
+    reference: &Reference,
     settings: &IntakeSettings,
     today: chrono::NaiveDate,
-    user: Uuid,
-    scope: &str,
-    source: Role,
+    submitter: &Submitter,
     inputs: &[SignalInput],
     batch: bool,
-    audit_row: &Audit,
-) -> Result<Answer, ApiError> {
+) -> Result<Vec<NewSignal>, ApiError> {
     let rules = IntakeRules {
         today,
         correction_window_weeks: settings.correction_window_weeks,
-        scope_path: scope,
+        scope_path: &submitter.scope,
     };
     let mut errors: Vec<FieldError> = Vec::new();
     let mut new = Vec::with_capacity(inputs.len());
@@ -225,6 +256,8 @@ fn store(
                 id: Uuid::now_v7(),
                 record_key: record_key()?,
                 signal,
+                submitted_by: submitter.user,
+                source: submitter.source,
             }),
             Err(found) => errors.extend(found.into_iter().map(|mut e| {
                 e.index = batch.then_some(index);
@@ -232,13 +265,28 @@ fn store(
             })),
         }
     }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
+    if errors.is_empty() {
+        Ok(new)
+    } else {
+        Err(ApiError::Validation(errors))
     }
-    let quota = Quota {
-        limit: settings.signal_quota,
-        window_secs: settings.signal_quota_window_secs,
-    };
+}
+
+/// Stores a batch, or a single signal sent with an `Idempotency-Key`, inside the
+/// caller's transaction.
+#[allow(clippy::too_many_arguments)]
+fn store(
+    conn: &mut PgConnection,
+    reference: &Reference,
+    settings: &IntakeSettings,
+    today: chrono::NaiveDate,
+    submitter: &Submitter,
+    inputs: &[SignalInput],
+    batch: bool,
+    audit_row: &Audit,
+) -> Result<Answer, ApiError> {
+    let new = prepare(reference, settings, today, submitter, inputs, batch)?;
+    let quota = quota(settings);
     if new.len() > quota.limit as usize {
         return Err(ApiError::invalid(
             "signals",
@@ -250,14 +298,12 @@ fn store(
             ),
         ));
     }
-    let stored = match signals::insert(conn, user, source.as_str(), quota, &new)? {
-        Insert::Stored(rows) => rows,
-        Insert::OverQuota { retry_after_secs } => {
-            return Err(ApiError::TooManyRequests {
-                retry_after: std::time::Duration::from_secs(retry_after_secs),
-            });
-        }
-    };
+    let stored = signals::insert(conn, quota, Admit::AllOrNone, &new)?;
+    if stored.len() < new.len() {
+        return Err(ApiError::TooManyRequests {
+            retry_after: std::time::Duration::from_secs(quota.retry_after_secs()),
+        });
+    }
     let names = &reference.names;
     let by_id: HashMap<Uuid, &StoredSignal> = stored.iter().map(|s| (s.id, s)).collect();
     let views = new

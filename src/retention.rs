@@ -16,6 +16,7 @@ pub struct PurgeReport {
     pub signals: usize,
     pub idempotency_keys: usize,
     pub login_counters: usize,
+    pub quota_counters: usize,
 }
 
 /// The first week whose signals are kept: `retention_weeks` before the current week.
@@ -32,6 +33,7 @@ pub fn purge(conn: &mut PgConnection, settings: &IntakeSettings) -> Result<Purge
         signals: signals::purge(conn, cutoff(today, settings.retention_weeks))?,
         idempotency_keys: idempotency::purge(conn, now)?,
         login_counters: throttle::purge(conn, THROTTLE_WINDOW, now)?,
+        quota_counters: signals::purge_quota_counters(conn, crate::intake::quota(settings))?,
     })
 }
 

@@ -29,6 +29,8 @@ pub struct AppState {
     pub pool: DbPool,
     /// Reference data for checking signals; see `db::vocabulary_cache`.
     pub vocabulary: std::sync::Arc<crate::db::vocabulary_cache::VocabularyCache>,
+    /// Stores single signals in shared statements; see `db::group_commit`.
+    pub committer: crate::db::group_commit::GroupCommitter,
     pub jwt: JwtKeys,
     pub metrics: Metrics,
     pub settings: Settings,
@@ -60,11 +62,19 @@ impl Application {
         settings.intake.validate()?;
         let (current_key, previous_key) = settings.auth.jwt_keys()?;
         let jwt = JwtKeys::load(current_key, previous_key, &settings.data_dir)?;
+        let metrics = Metrics::new()?;
+        let committer = crate::db::group_commit::GroupCommitter::start(
+            pool.clone(),
+            crate::intake::quota(&settings.intake),
+            usize::from(settings.intake.committers),
+            metrics.intake_group_size.clone(),
+        )?;
         let state = web::Data::new(AppState {
             pool,
+            committer,
             vocabulary: Default::default(),
             jwt,
-            metrics: Metrics::new()?,
+            metrics,
             settings: settings.clone(),
         });
 

@@ -14,7 +14,8 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 use tracing::Span;
 use tracing_actix_web::{RequestId, RootSpanBuilder};
@@ -81,6 +82,8 @@ pub struct Metrics {
     pool_connections: IntGauge,
     pool_idle: IntGauge,
     pool_max: IntGauge,
+    /// Signals per group-commit statement.
+    pub intake_group_size: Histogram,
 }
 
 impl Metrics {
@@ -115,6 +118,16 @@ impl Metrics {
             "db_pool_max_connections",
             "Configured maximum size of the pool",
         )?;
+        let intake_group_size = Histogram::with_opts(
+            HistogramOpts::new(
+                "intake_group_size",
+                "Single signals stored together by one group-commit statement",
+            )
+            .buckets(vec![
+                1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 500.0,
+            ]),
+        )?;
+        registry.register(Box::new(intake_group_size.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool_connections.clone()))?;
@@ -127,6 +140,7 @@ impl Metrics {
             pool_connections,
             pool_idle,
             pool_max,
+            intake_group_size,
         })
     }
 

@@ -14,6 +14,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use crate::config::DatabaseSettings;
 use crate::error::ApiError;
 
+pub mod group_commit;
 pub mod models;
 pub mod queries;
 pub mod schema;

@@ -31,13 +31,17 @@ pub struct VocabularyCache {
 }
 
 impl VocabularyCache {
+    /// The cached snapshot, if it is fresh enough to use.
+    pub fn cached(&self) -> Option<Arc<Reference>> {
+        let guard = self.current.read().ok()?;
+        let (loaded, snapshot) = guard.as_ref()?;
+        (loaded.elapsed() < MAX_AGE).then(|| Arc::clone(snapshot))
+    }
+
     /// The cached snapshot, or a fresh one loaded with `conn`.
     pub fn get(&self, conn: &mut PgConnection) -> Result<Arc<Reference>, ApiError> {
-        if let Ok(guard) = self.current.read()
-            && let Some((loaded, snapshot)) = guard.as_ref()
-            && loaded.elapsed() < MAX_AGE
-        {
-            return Ok(Arc::clone(snapshot));
+        if let Some(snapshot) = self.cached() {
+            return Ok(snapshot);
         }
         let generation = self.generation.load(Ordering::SeqCst);
         let loaded = vocabulary::snapshot(conn)?;
@@ -51,6 +55,18 @@ impl VocabularyCache {
             *guard = Some((Instant::now(), Arc::clone(&snapshot)));
         }
         Ok(snapshot)
+    }
+
+    /// The cached snapshot, or a fresh one loaded on the blocking pool.
+    pub async fn current(
+        self: &Arc<Self>,
+        pool: &crate::db::DbPool,
+    ) -> Result<Arc<Reference>, ApiError> {
+        if let Some(snapshot) = self.cached() {
+            return Ok(snapshot);
+        }
+        let cache = Arc::clone(self);
+        crate::db::run(pool, move |conn| cache.get(conn)).await
     }
 
     /// Forgets the snapshot (after this instance changed reference data).

@@ -2,5 +2,7 @@
 //! rule that applies to it; queries accept only these, never raw strings.
 
 pub mod identity;
+pub mod period;
 pub mod signal;
+pub mod trend;
 pub mod week;

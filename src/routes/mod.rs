@@ -5,9 +5,11 @@ pub mod api_tokens;
 pub mod areas;
 pub mod audit;
 pub mod auth;
+pub mod exports;
 pub mod fallback;
 pub mod health;
 pub mod signals;
+pub mod trends;
 pub mod users;
 pub mod vocabulary;
 
@@ -49,7 +51,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(signals::submit)
         .service(signals::submit_batch)
         .service(signals::mine)
-        .service(signals::retract);
+        .service(signals::retract)
+        .service(trends::trends)
+        .service(trends::alerts)
+        .service(exports::signal_counts_csv)
+        .service(exports::signal_counts_json);
 }
 
 /// The `limit` of a paged list: 1–200, 50 when absent.

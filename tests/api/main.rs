@@ -11,4 +11,5 @@ mod helpers;
 mod migrations;
 mod problems;
 mod signals;
+mod trends;
 mod users;

@@ -851,18 +851,22 @@ async fn reporters_page_through_their_own_signals_and_retract_within_the_window(
         app.authed(Method::DELETE, &format!("/v1/signals/{id}"), &school)
             .send()
     };
-    let before = teg_cell(&app).map(|c| c.n);
     assert_eq!(retract(&ids[0]).await.unwrap().status(), 204);
     assert_eq!(
         retract(&ids[0]).await.unwrap().status(),
         404,
         "already gone"
     );
-    let total: Fingerprint = sql_query("SELECT sum(n)::text AS value FROM signal_cells")
-        .get_result(&mut app.db())
-        .unwrap();
-    assert_eq!(total.value, "4", "the cell was decremented");
-    let _ = before;
+    let totals = totals(&app);
+    assert_eq!(
+        (totals.signals, totals.counted, totals.counted_by_area),
+        (4, 4, 4),
+        "the cells were decremented"
+    );
+    assert_eq!(
+        (totals.key_sums, totals.key_sums_by_area),
+        (totals.record_keys, totals.record_keys)
+    );
 
     // A signal of 10 weeks ago (filed before the window moved on) can no longer be retracted.
     sql_query("UPDATE signals SET week = week - 70 WHERE id = $1::uuid")
@@ -909,6 +913,117 @@ async fn the_quota_refuses_with_retry_after_and_counts_batch_items() {
         "over_quota",
         "a batch that can never fit is not a 429"
     );
+}
+
+#[derive(QueryableByName, Debug, PartialEq)]
+struct Totals {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    signals: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    counted: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    record_keys: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    key_sums: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    counted_by_area: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    key_sums_by_area: i64,
+}
+
+/// Signals stored, the sum of all cells' `n`, and both sides of the key sums, in both
+/// cell tables.
+fn totals(app: &TestApp) -> Totals {
+    sql_query(
+        "SELECT (SELECT count(*) FROM signals) AS signals,
+                (SELECT coalesce(sum(n), 0)::bigint FROM signal_cells) AS counted,
+                (SELECT coalesce(sum(record_key), 0)::bigint FROM signals) AS record_keys,
+                (SELECT coalesce(sum(key_sum), 0)::bigint FROM signal_cells) AS key_sums,
+                (SELECT coalesce(sum(n), 0)::bigint FROM signal_cells_by_area) AS counted_by_area,
+                (SELECT coalesce(sum(key_sum), 0)::bigint FROM signal_cells_by_area) AS key_sums_by_area",
+    )
+    .get_result(&mut app.db())
+    .unwrap()
+}
+
+#[actix_web::test]
+async fn concurrent_single_signals_are_each_stored_and_counted_exactly_once() {
+    // Two committers for 150 simultaneous submissions: they are stored in shared groups.
+    let app = TestApp::spawn_with(|settings| settings.intake.committers = 2).await;
+    let mut tokens = Vec::new();
+    for role in [
+        Role::School,
+        Role::FieldWorker,
+        Role::Police,
+        Role::SocialServices,
+        Role::Leisure,
+    ] {
+        tokens.push(app.token_for(role, "umea").await);
+    }
+    let body = signal();
+    let submissions = tokens
+        .iter()
+        .flat_map(|token| (0..30).map(|_| post(&app, "/v1/signals", token, &body)));
+    let mut ids = std::collections::BTreeSet::new();
+    for response in futures_util::future::join_all(submissions).await {
+        assert_eq!(response.status(), 201);
+        let stored: Value = response.json().await.unwrap();
+        assert!(
+            ids.insert(stored["id"].as_str().unwrap().to_owned()),
+            "ids are unique"
+        );
+    }
+    let totals = totals(&app);
+    assert_eq!(ids.len(), 150);
+    assert_eq!(
+        totals.signals, 150,
+        "every acknowledged signal is stored, once"
+    );
+    assert_eq!(totals.counted, 150, "and counted once in its cell");
+    assert_eq!(totals.key_sums, totals.record_keys);
+    assert_eq!(
+        (totals.counted_by_area, totals.key_sums_by_area),
+        (150, totals.key_sums)
+    );
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metric = |name: &str| -> f64 {
+        let line = metrics.lines().find(|l| l.starts_with(name)).unwrap();
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(metric("lagesbild_intake_group_size_sum"), 150.0);
+    assert!(
+        metric("lagesbild_intake_group_size_count") < 150.0,
+        "some statements stored several signals"
+    );
+}
+
+#[actix_web::test]
+async fn concurrent_signals_of_one_reporter_stop_exactly_at_the_quota() {
+    let app = TestApp::spawn_with(|settings| settings.intake.signal_quota = 7).await;
+    let school = app.token_for(Role::School, "umea").await;
+    let body = signal();
+    let answers =
+        futures_util::future::join_all((0..20).map(|_| post(&app, "/v1/signals", &school, &body)))
+            .await;
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        7,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        13,
+        "{statuses:?}"
+    );
+    assert!(
+        answers
+            .iter()
+            .filter(|r| r.status() == 429)
+            .all(|r| r.headers().contains_key("retry-after"))
+    );
+    let totals = totals(&app);
+    assert_eq!((totals.signals, totals.counted), (7, 7));
 }
 
 #[actix_web::test]

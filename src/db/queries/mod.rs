@@ -4,7 +4,9 @@
 pub mod api_tokens;
 pub mod areas;
 pub mod audit;
+pub mod cells;
 pub mod idempotency;
+pub mod population;
 pub mod sessions;
 pub mod signals;
 pub mod throttle;

@@ -1,7 +1,8 @@
 //! Record-level signals and their aggregate cells.
 //!
-//! Every write keeps the two in step inside one statement: inserting a signal adds 1 to
-//! its cell's `n` and its record key to `key_sum`; retracting subtracts both. Cells are
+//! Every write keeps them in step inside one statement: inserting a signal adds 1 to
+//! its cell's `n` and its record key to `key_sum`, in `signal_cells` and in the coarser
+//! `signal_cells_by_area`; retracting subtracts both. Cells are
 //! upserted in key order, so concurrent batches touching the same cells cannot deadlock.
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -11,15 +12,19 @@ use diesel::sql_types::{
 };
 use uuid::Uuid;
 
+use crate::domain::identity::Role;
 use crate::domain::signal::{Gender, ValidSignal};
 use crate::error::ApiError;
 
-/// A signal about to be stored: the valid input plus its id and record key.
+/// A signal about to be stored: the valid input plus its id, record key and submitter.
 #[derive(Debug, Clone, Copy)]
 pub struct NewSignal {
     pub id: Uuid,
     pub record_key: i32,
     pub signal: ValidSignal,
+    pub submitted_by: Uuid,
+    /// The submitter's role, recorded as the signal's source.
+    pub source: Role,
 }
 
 #[derive(Debug, Clone, QueryableByName)]
@@ -51,38 +56,53 @@ pub struct Quota {
     pub window_secs: u32,
 }
 
-pub enum Insert {
-    Stored(Vec<StoredSignal>),
-    /// Storing these would exceed the quota; the oldest signal in the window leaves it
-    /// after this many seconds.
-    OverQuota {
-        retry_after_secs: u64,
-    },
+/// How a submitter's signals in one statement are held to the quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    /// One batch: all of them if they all fit, else none. The caller refuses a batch
+    /// larger than the whole quota beforehand.
+    AllOrNone,
+    /// Separate submissions (group commit): each in turn while room is left.
+    EachInTurn,
 }
 
-/// Stores `signals` for `submitter` and updates their cells, all or nothing, in one
-/// statement (one round trip). Nothing is stored when the quota would be exceeded.
+/// Stores `signals` and updates their quota counters and cells in one statement (one
+/// round trip), so that concurrent submissions grouped together share one commit.
+/// Signals beyond a submitter's quota are left out as `admit` says; the returned rows
+/// are the stored ones.
 pub fn insert(
     conn: &mut PgConnection,
-    submitter: Uuid,
-    source: &str,
     quota: Quota,
+    admit: Admit,
     signals: &[NewSignal],
-) -> Result<Insert, ApiError> {
-    let stored: Vec<StoredSignal> = diesel::sql_query(
-        "         WITH recent AS (
-             -- Stops counting at the quota: the check costs at most `limit` index entries.
-             SELECT count(*) AS used FROM (
-                 SELECT 1 FROM signals
-                  WHERE submitted_by = $1 AND created_at > now() - make_interval(secs => $3)
-                  LIMIT $4) within_window
+) -> Result<Vec<StoredSignal>, ApiError> {
+    // One array per column: the statement's text does not grow with the group.
+    fn column<T>(signals: &[NewSignal], f: impl Fn(&NewSignal) -> T) -> Vec<T> {
+        signals.iter().map(f).collect()
+    }
+    Ok(diesel::sql_query(
+        "WITH input AS (
+             SELECT s.*, row_number() OVER (PARTITION BY s.submitted_by ORDER BY s.position) AS turn
+               FROM unnest($4::uuid[], $5::uuid[], $6::text[], $7::date[], $8::int4[], $9::int2[], $10::int2[], $11::int2[], $12::text[], $13::int4[])
+                    WITH ORDINALITY
+                    AS s (id, submitted_by, source, week, area_id, age_band_id, category_id, arena_id, gender, record_key, position)
+         ), granted AS (
+             -- The upsert locks the submitter's counter, so statements of one submitter
+             -- are counted one after the other. `previous` keeps the count before this
+             -- statement, so `used - previous` is what this statement was granted.
+             INSERT INTO quota_usage AS q (user_id, window_start, used, previous)
+             SELECT submitted_by, to_timestamp((floor(extract(epoch FROM now()) / $1) * $1)::float8),
+                    least($2, count(*)), 0
+               FROM input GROUP BY submitted_by ORDER BY submitted_by
+             ON CONFLICT (user_id, window_start) DO UPDATE
+                SET previous = q.used, used = least($2, q.used + EXCLUDED.used)
+              WHERE NOT $3 OR q.used + EXCLUDED.used <= $2
+             RETURNING user_id, used - previous AS admitted
          ), ins AS (
              INSERT INTO signals (id, week, area_id, age_band_id, category_id, arena_id, gender, source, submitted_by, record_key)
-             SELECT s.id, s.week, s.area_id, s.age_band_id, s.category_id, s.arena_id, s.gender, $2, $1, s.record_key
-               FROM unnest($5::uuid[], $6::date[], $7::int4[], $8::int2[], $9::int2[], $10::int2[], $11::text[], $12::int4[])
-                    AS s (id, week, area_id, age_band_id, category_id, arena_id, gender, record_key),
-                    recent
-              WHERE recent.used + cardinality($5::uuid[]) <= $4
+             SELECT id, week, area_id, age_band_id, category_id, arena_id, gender, source, submitted_by, record_key
+               FROM input JOIN granted ON granted.user_id = input.submitted_by
+              WHERE input.turn <= granted.admitted
              RETURNING id, week, area_id, age_band_id, category_id, arena_id, gender, source, record_key, created_at
          ), cells AS (
              INSERT INTO signal_cells (week, area_id, age_band_id, category_id, arena_id, gender, source, n, key_sum)
@@ -92,56 +112,51 @@ pub fn insert(
               ORDER BY week, area_id, age_band_id, category_id, arena_id, gender, source
              ON CONFLICT (week, area_id, age_band_id, category_id, arena_id, gender, source)
              DO UPDATE SET n = signal_cells.n + EXCLUDED.n, key_sum = signal_cells.key_sum + EXCLUDED.key_sum
+         ), by_area AS (
+             INSERT INTO signal_cells_by_area (week, area_id, category_id, age_band_id, n, key_sum)
+             SELECT week, area_id, category_id, age_band_id, count(*), sum(record_key)
+               FROM ins
+              GROUP BY week, area_id, category_id, age_band_id
+              ORDER BY week, area_id, category_id, age_band_id
+             ON CONFLICT (week, area_id, category_id, age_band_id)
+             DO UPDATE SET n = signal_cells_by_area.n + EXCLUDED.n, key_sum = signal_cells_by_area.key_sum + EXCLUDED.key_sum
          )
          SELECT id, week, area_id, age_band_id, category_id, arena_id, gender, source, created_at FROM ins",
     )
-    .bind::<SqlUuid, _>(submitter)
-    .bind::<Text, _>(source)
     .bind::<Integer, _>(i32::try_from(quota.window_secs).unwrap_or(i32::MAX))
     .bind::<Integer, _>(i32::try_from(quota.limit).unwrap_or(i32::MAX))
-    .bind::<Array<SqlUuid>, _>(signals.iter().map(|s| s.id).collect::<Vec<_>>())
-    .bind::<Array<Date>, _>(signals.iter().map(|s| s.signal.week.monday()).collect::<Vec<_>>())
-    .bind::<Array<Int4>, _>(signals.iter().map(|s| s.signal.area_id).collect::<Vec<_>>())
-    .bind::<Array<Int2>, _>(signals.iter().map(|s| s.signal.age_band_id).collect::<Vec<_>>())
-    .bind::<Array<Int2>, _>(signals.iter().map(|s| s.signal.category_id).collect::<Vec<_>>())
-    .bind::<Array<Int2>, _>(signals.iter().map(|s| s.signal.arena_id).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(signals.iter().map(|s| Gender::db_value(s.signal.gender)).collect::<Vec<_>>())
-    .bind::<Array<Int4>, _>(signals.iter().map(|s| s.record_key).collect::<Vec<_>>())
-    .load(conn)?;
-    if stored.len() == signals.len() {
-        return Ok(Insert::Stored(stored));
-    }
-    Ok(Insert::OverQuota {
-        retry_after_secs: quota_retry_after(conn, submitter, quota, signals.len())?,
-    })
+    .bind::<diesel::sql_types::Bool, _>(admit == Admit::AllOrNone)
+    .bind::<Array<SqlUuid>, _>(column(signals, |s| s.id))
+    .bind::<Array<SqlUuid>, _>(column(signals, |s| s.submitted_by))
+    .bind::<Array<Text>, _>(column(signals, |s| s.source.as_str()))
+    .bind::<Array<Date>, _>(column(signals, |s| s.signal.week.monday()))
+    .bind::<Array<Int4>, _>(column(signals, |s| s.signal.area_id))
+    .bind::<Array<Int2>, _>(column(signals, |s| s.signal.age_band_id))
+    .bind::<Array<Int2>, _>(column(signals, |s| s.signal.category_id))
+    .bind::<Array<Int2>, _>(column(signals, |s| s.signal.arena_id))
+    .bind::<Array<Text>, _>(column(signals, |s| Gender::db_value(s.signal.gender)))
+    .bind::<Array<Int4>, _>(column(signals, |s| s.record_key))
+    .load(conn)?)
 }
 
-/// Seconds until `wanted` more signals fit: until enough of the oldest ones in the window
-/// have left it.
-fn quota_retry_after(
-    conn: &mut PgConnection,
-    submitter: Uuid,
-    quota: Quota,
-    wanted: usize,
-) -> Result<u64, ApiError> {
-    #[derive(QueryableByName)]
-    struct Wait {
-        #[diesel(sql_type = Nullable<diesel::sql_types::Double>)]
-        seconds: Option<f64>,
+impl Quota {
+    /// Seconds until the current quota window ends and the quota is whole again.
+    pub fn retry_after_secs(self) -> u64 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let window = u64::from(self.window_secs.max(1));
+        window - now % window
     }
-    let wait: Wait = diesel::sql_query(
-                "WITH window_rows AS (
-             SELECT created_at, row_number() OVER (ORDER BY created_at) AS position, count(*) OVER () AS used
-               FROM signals WHERE submitted_by = $1 AND created_at > now() - make_interval(secs => $2))
-         SELECT (SELECT extract(epoch FROM created_at + make_interval(secs => $2) - now())::float8
-                   FROM window_rows WHERE position = greatest(used + $3 - $4, 1)) AS seconds",
+}
+
+/// Forgets the counters of quota windows that ended.
+pub fn purge_quota_counters(conn: &mut PgConnection, quota: Quota) -> Result<usize, ApiError> {
+    Ok(diesel::sql_query(
+        "DELETE FROM quota_usage WHERE window_start < now() - make_interval(secs => $1)",
     )
-    .bind::<SqlUuid, _>(submitter)
-        .bind::<Integer, _>(i32::try_from(quota.window_secs).unwrap_or(i32::MAX))
-    .bind::<diesel::sql_types::BigInt, _>(i64::try_from(wanted).unwrap_or(i64::MAX))
-    .bind::<diesel::sql_types::BigInt, _>(i64::from(quota.limit))
-    .get_result(conn)?;
-    Ok(wait.seconds.map_or(1, |s| s.ceil().max(1.0) as u64))
+    .bind::<Integer, _>(i32::try_from(quota.window_secs).unwrap_or(i32::MAX))
+    .execute(conn)?)
 }
 
 /// The submitter's signals, newest first, after the cursor `(created_at, id)`.
@@ -197,11 +212,16 @@ pub fn retract(
             Some(found) if found.week < oldest => Ok(Retraction::OutsideWindow),
             Some(_) => {
                 diesel::sql_query(
-                    "WITH gone AS (DELETE FROM signals WHERE id = $1 RETURNING *)
-                     UPDATE signal_cells c SET n = c.n - 1, key_sum = c.key_sum - gone.record_key
+                    "WITH gone AS (DELETE FROM signals WHERE id = $1 RETURNING *),
+                     cell AS (
+                         UPDATE signal_cells c SET n = c.n - 1, key_sum = c.key_sum - gone.record_key
+                           FROM gone
+                          WHERE (c.week, c.area_id, c.age_band_id, c.category_id, c.arena_id, c.gender, c.source)
+                              = (gone.week, gone.area_id, gone.age_band_id, gone.category_id, gone.arena_id, gone.gender, gone.source))
+                     UPDATE signal_cells_by_area c SET n = c.n - 1, key_sum = c.key_sum - gone.record_key
                        FROM gone
-                      WHERE (c.week, c.area_id, c.age_band_id, c.category_id, c.arena_id, c.gender, c.source)
-                          = (gone.week, gone.area_id, gone.age_band_id, gone.category_id, gone.arena_id, gone.gender, gone.source)",
+                      WHERE (c.week, c.area_id, c.category_id, c.age_band_id)
+                          = (gone.week, gone.area_id, gone.category_id, gone.age_band_id)",
                 )
                 .bind::<SqlUuid, _>(id)
                 .execute(conn)?;

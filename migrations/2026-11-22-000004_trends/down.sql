@@ -1,0 +1,3 @@
+DROP TABLE interventions;
+DROP TABLE population;
+DROP TABLE signal_cells_by_area;

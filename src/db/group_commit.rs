@@ -1,0 +1,171 @@
+//! Group commit: single-signal submissions that arrive together share one statement.
+//!
+//! A durable commit waits for its WAL flush, so however small a transaction is, a
+//! database commits only so many of them per second. Submissions are therefore queued,
+//! and a committer thread takes everything waiting in its queue (up to [`MAX_GROUP`])
+//! and stores it with one statement, which PostgreSQL commits as one transaction: one
+//! flush for many signals. Nobody waits on purpose to fill a group; groups grow only
+//! while a committer is busy, so a lone submission is stored at once.
+//!
+//! Each submitter always goes to the same committer, so two groups holding signals of
+//! one submitter never run at once and cannot both pass its quota check.
+//!
+//! Every submitter is answered only after the statement holding its signal committed,
+//! and each signal is in exactly one statement, so an acknowledged signal is counted
+//! exactly once. When a group fails for a reason other than the database being away,
+//! its signals are retried one by one, so that one bad signal cannot fail its neighbours.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::thread;
+
+use prometheus::Histogram;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::db::DbPool;
+use crate::db::queries::signals::{self, Admit, NewSignal, Quota, StoredSignal};
+use crate::error::ApiError;
+
+/// The most signals stored by one statement (as many as one batch request may hold).
+pub const MAX_GROUP: usize = 500;
+/// Submissions that may wait for one committer; beyond that intake answers 503.
+const QUEUE_CAPACITY: usize = 4096;
+
+/// What became of one submitted signal.
+#[derive(Debug)]
+pub enum Submitted {
+    Stored(StoredSignal),
+    /// The submitter's quota is used up; it frees room after this many seconds.
+    OverQuota {
+        retry_after_secs: u64,
+    },
+}
+
+struct Pending {
+    signal: NewSignal,
+    reply: oneshot::Sender<Result<Submitted, ApiError>>,
+}
+
+/// The handle request handlers submit through; the committer threads stop once every
+/// handle is dropped and the queue is empty.
+#[derive(Clone)]
+pub struct GroupCommitter {
+    queues: Vec<SyncSender<Pending>>,
+}
+
+impl GroupCommitter {
+    /// Starts `committers` threads storing signals with connections from `pool`.
+    /// Each group's size is observed in `group_sizes`.
+    pub fn start(
+        pool: DbPool,
+        quota: Quota,
+        committers: usize,
+        group_sizes: Histogram,
+    ) -> std::io::Result<Self> {
+        let queues = (0..committers.max(1))
+            .map(|n| {
+                let (queue, receiver) = mpsc::sync_channel(QUEUE_CAPACITY);
+                let (pool, group_sizes) = (pool.clone(), group_sizes.clone());
+                thread::Builder::new()
+                    .name(format!("group-commit-{n}"))
+                    .spawn(move || {
+                        while let Some(group) = next_group(&receiver) {
+                            group_sizes.observe(group.len() as f64);
+                            commit(&pool, quota, group);
+                        }
+                    })?;
+                Ok(queue)
+            })
+            .collect::<std::io::Result<_>>()?;
+        Ok(Self { queues })
+    }
+
+    /// Stores `signal` in the next group and waits until that group has committed.
+    pub async fn submit(&self, signal: NewSignal) -> Result<Submitted, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        let committer = (signal.submitted_by.as_u128() % self.queues.len() as u128) as usize;
+        self.queues[committer]
+            .try_send(Pending { signal, reply })
+            .map_err(|err| match err {
+                TrySendError::Full(_) => ApiError::Unavailable {
+                    reason: "intake is saturated".into(),
+                },
+                TrySendError::Disconnected(_) => {
+                    ApiError::internal(anyhow::anyhow!("the group committers have stopped"))
+                }
+            })?;
+        answer.await.map_err(|_| {
+            ApiError::internal(anyhow::anyhow!("a group committer stopped mid-commit"))
+        })?
+    }
+}
+
+/// Blocks for the first waiting submission, then takes whatever else is already queued.
+/// `None` once every handle is gone.
+fn next_group(receiver: &Receiver<Pending>) -> Option<Vec<Pending>> {
+    let mut group = vec![receiver.recv().ok()?];
+    while group.len() < MAX_GROUP {
+        match receiver.try_recv() {
+            Ok(pending) => group.push(pending),
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+        }
+    }
+    Some(group)
+}
+
+fn commit(pool: &DbPool, quota: Quota, group: Vec<Pending>) {
+    let signals: Vec<NewSignal> = group.iter().map(|p| p.signal).collect();
+    let result = pool
+        .get()
+        .map_err(ApiError::from)
+        .and_then(|mut conn| store(&mut conn, quota, &signals));
+    match result {
+        Ok(outcomes) => {
+            for (pending, outcome) in group.into_iter().zip(outcomes) {
+                // A submitter that went away no longer needs its answer; its signal is stored.
+                let _ = pending.reply.send(Ok(outcome));
+            }
+        }
+        Err(ApiError::Unavailable { reason }) => {
+            for pending in group {
+                let _ = pending.reply.send(Err(ApiError::Unavailable {
+                    reason: reason.clone(),
+                }));
+            }
+        }
+        Err(err) if group.len() > 1 => {
+            tracing::warn!(error = %err, size = group.len(), "group insert failed; storing one by one");
+            for pending in group {
+                commit(pool, quota, vec![pending]);
+            }
+        }
+        Err(err) => {
+            if let Some(pending) = group.into_iter().next() {
+                let _ = pending.reply.send(Err(err));
+            }
+        }
+    }
+}
+
+/// Stores the group in one statement and says, per signal, what became of it.
+fn store(
+    conn: &mut diesel::PgConnection,
+    quota: Quota,
+    signals: &[NewSignal],
+) -> Result<Vec<Submitted>, ApiError> {
+    let mut stored: HashMap<Uuid, StoredSignal> =
+        signals::insert(conn, quota, Admit::EachInTurn, signals)?
+            .into_iter()
+            .map(|row| (row.id, row))
+            .collect();
+    Ok(signals
+        .iter()
+        .map(|signal| match stored.remove(&signal.id) {
+            Some(row) => Submitted::Stored(row),
+            None => Submitted::OverQuota {
+                retry_after_secs: quota.retry_after_secs(),
+            },
+        })
+        .collect())
+}

@@ -1,0 +1,285 @@
+//! Reading the aggregate cells: sums of `n` and `key_sum` per week and chosen dimensions.
+//!
+//! Requests that only cut by area, age band and category read `signal_cells_by_area`,
+//! about a twentieth of the rows; the rest read `signal_cells`. Both hold the same sums,
+//! so the choice changes speed, never a published number.
+
+use chrono::NaiveDate;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::query_builder::BoxedSqlQuery;
+use diesel::sql_types::{Array, BigInt, Date, Int2, Int4, Text};
+
+use crate::domain::trend::{CountRequest, Dimension};
+use crate::error::ApiError;
+
+/// The sums of one group of cells in one week. Dimensions not grouped by are 0 or "".
+#[derive(Debug, Clone, QueryableByName)]
+pub struct CellSum {
+    #[diesel(sql_type = Date)]
+    pub week: NaiveDate,
+    #[diesel(sql_type = Int4)]
+    pub area_id: i32,
+    #[diesel(sql_type = Int2)]
+    pub age_band_id: i16,
+    #[diesel(sql_type = Int2)]
+    pub category_id: i16,
+    #[diesel(sql_type = Int2)]
+    pub arena_id: i16,
+    #[diesel(sql_type = Text)]
+    pub gender: String,
+    #[diesel(sql_type = Text)]
+    pub source: String,
+    #[diesel(sql_type = BigInt)]
+    pub n: i64,
+    #[diesel(sql_type = BigInt)]
+    pub key_sum: i64,
+}
+
+fn ids(values: &std::collections::BTreeMap<i32, String>) -> Vec<i16> {
+    values
+        .keys()
+        .filter_map(|id| i16::try_from(*id).ok())
+        .collect()
+}
+
+/// Sums per week from `from` to `to` (Mondays, inclusive) over the cells `request`
+/// selects, grouped by the week, the districts and `group` (besides area).
+pub fn sums(
+    conn: &mut PgConnection,
+    request: &CountRequest,
+    group: &[Dimension],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<CellSum>, ApiError> {
+    let grouped = |d: Dimension| group.contains(&d);
+    let narrow = Dimension::ALL.iter().all(|d| {
+        matches!(
+            d,
+            Dimension::Area | Dimension::AgeBand | Dimension::Category
+        ) || (!grouped(*d) && !request.is_filtered(*d))
+    });
+    let table = if narrow {
+        "signal_cells_by_area"
+    } else {
+        "signal_cells"
+    };
+    let column = |d: Dimension, name: &str, constant: &str| {
+        if grouped(d) {
+            name.to_owned()
+        } else {
+            format!("{constant} AS {name}")
+        }
+    };
+    let select = [
+        "week".to_owned(),
+        // Always per district: the caller maps districts to the level it groups by.
+        "area_id".to_owned(),
+        column(Dimension::AgeBand, "age_band_id", "0::int2"),
+        column(Dimension::Category, "category_id", "0::int2"),
+        column(Dimension::Arena, "arena_id", "0::int2"),
+        column(Dimension::Gender, "gender", "''::text"),
+        column(Dimension::Source, "source", "''::text"),
+    ];
+    let group_by: Vec<&str> = [
+        ("week", true),
+        ("area_id", true),
+        ("age_band_id", grouped(Dimension::AgeBand)),
+        ("category_id", grouped(Dimension::Category)),
+        ("arena_id", grouped(Dimension::Arena)),
+        ("gender", grouped(Dimension::Gender)),
+        ("source", grouped(Dimension::Source)),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
+
+    let mut filters = vec![
+        "week BETWEEN $1 AND $2".to_owned(),
+        "area_id = ANY($3)".to_owned(),
+    ];
+    let mut next = 4;
+    let mut filter = |column: &str, cast: &str| {
+        filters.push(format!("{column} = ANY(${next}::{cast}[])"));
+        next += 1;
+    };
+    let small_filters = [
+        (Dimension::AgeBand, "age_band_id", &request.age_bands),
+        (Dimension::Category, "category_id", &request.categories),
+        (Dimension::Arena, "arena_id", &request.arenas),
+    ];
+    for (d, name, _) in &small_filters {
+        if request.is_filtered(*d) {
+            filter(name, "int2");
+        }
+    }
+    for (d, name) in [(Dimension::Gender, "gender"), (Dimension::Source, "source")] {
+        if request.is_filtered(d) {
+            filter(name, "text");
+        }
+    }
+    let sql = format!(
+        "SELECT {}, sum(n)::int8 AS n, sum(key_sum)::int8 AS key_sum FROM {table} WHERE {} GROUP BY {}",
+        select.join(", "),
+        filters.join(" AND "),
+        group_by.join(", ")
+    );
+    let mut query: BoxedSqlQuery<'_, Pg, _> = diesel::sql_query(sql)
+        .into_boxed()
+        .bind::<Date, _>(from)
+        .bind::<Date, _>(to)
+        .bind::<Array<Int4>, _>(request.districts.keys().copied().collect::<Vec<_>>());
+    for (d, _, choice) in small_filters {
+        if request.is_filtered(d) {
+            query = query.bind::<Array<Int2>, _>(ids(&choice.values));
+        }
+    }
+    if request.genders_filtered {
+        query = query.bind::<Array<Text>, _>(request.genders.clone());
+    }
+    if request.sources_filtered {
+        query = query.bind::<Array<Text>, _>(request.sources.clone());
+    }
+    Ok(query.load(conn)?)
+}
+
+/// A fingerprint of every cell from `from` to `to` in `districts`: it changes whenever a
+/// signal is stored or retracted there, and so serves as an export's `ETag`.
+pub fn state_digest(
+    conn: &mut PgConnection,
+    districts: &[i32],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<String, ApiError> {
+    #[derive(QueryableByName)]
+    struct Digest {
+        #[diesel(sql_type = Text)]
+        digest: String,
+    }
+    // Every change moves `n` and `key_sum` of one row of the coarse table, which the
+    // order-free sum of row hashes picks up.
+    let digest: Digest = diesel::sql_query(
+        "SELECT count(*) || '-' || coalesce(sum(n), 0) || '-' ||
+                coalesce(sum(hashtextextended(week || '/' || area_id || '/' || category_id || '/' || age_band_id
+                                              || '/' || n || '/' || key_sum, 0)::numeric), 0) AS digest
+           FROM signal_cells_by_area
+          WHERE week BETWEEN $1 AND $2 AND area_id = ANY($3)",
+    )
+    .bind::<Date, _>(from)
+    .bind::<Date, _>(to)
+    .bind::<Array<Int4>, _>(districts)
+    .get_result(conn)?;
+    Ok(digest.digest)
+}
+
+/// One cell of the full cube, summed over the weeks of a period.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct CubeCell {
+    /// The Monday of the period's first week (week), or its first day (month, quarter).
+    #[diesel(sql_type = Date)]
+    pub period_start: NaiveDate,
+    #[diesel(sql_type = Int4)]
+    pub area_id: i32,
+    #[diesel(sql_type = Int2)]
+    pub age_band_id: i16,
+    #[diesel(sql_type = Int2)]
+    pub category_id: i16,
+    #[diesel(sql_type = Int2)]
+    pub arena_id: i16,
+    #[diesel(sql_type = Text)]
+    pub gender: String,
+    #[diesel(sql_type = Text)]
+    pub source: String,
+    #[diesel(sql_type = BigInt)]
+    pub n: i64,
+    #[diesel(sql_type = BigInt)]
+    pub key_sum: i64,
+}
+
+/// Rows fetched from the cube cursor at a time: memory stays flat however large it is.
+pub const CUBE_FETCH: usize = 5000;
+
+/// Opens the cursor `cube` over the full cube of `request` (inside a transaction): one
+/// row per period and combination of all six dimensions that holds signals.
+pub fn open_cube(
+    conn: &mut PgConnection,
+    request: &CountRequest,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<(), ApiError> {
+    use crate::domain::period::PeriodKind;
+    let dims = "area_id, age_band_id, category_id, arena_id, gender, source";
+    let (start, grouping) = match request.period {
+        // Weeks need no grouping: the cells already are the cube, read in key order.
+        PeriodKind::Week => ("week", String::new()),
+        PeriodKind::Month => (
+            "date_trunc('month', week + 3)::date",
+            format!(" GROUP BY 1, {dims}"),
+        ),
+        PeriodKind::Quarter => (
+            "date_trunc('quarter', week + 3)::date",
+            format!(" GROUP BY 1, {dims}"),
+        ),
+    };
+    let (n, key_sum) = if grouping.is_empty() {
+        ("n", "key_sum")
+    } else {
+        ("sum(n)::int8", "sum(key_sum)::int8")
+    };
+    let mut filters = vec![
+        "week BETWEEN $1 AND $2".to_owned(),
+        "area_id = ANY($3)".to_owned(),
+        "n > 0".to_owned(),
+    ];
+    let mut next = 4;
+    for (d, column) in [
+        (Dimension::AgeBand, "age_band_id"),
+        (Dimension::Category, "category_id"),
+        (Dimension::Arena, "arena_id"),
+    ] {
+        if request.is_filtered(d) {
+            filters.push(format!("{column} = ANY(${next}::int2[])"));
+            next += 1;
+        }
+    }
+    for (d, column) in [(Dimension::Gender, "gender"), (Dimension::Source, "source")] {
+        if request.is_filtered(d) {
+            filters.push(format!("{column} = ANY(${next}::text[])"));
+            next += 1;
+        }
+    }
+    let sql = format!(
+        "DECLARE cube NO SCROLL CURSOR FOR
+         SELECT {start} AS period_start, {dims}, {n} AS n, {key_sum} AS key_sum
+           FROM signal_cells WHERE {}{grouping}
+          ORDER BY 1, {dims}",
+        filters.join(" AND ")
+    );
+    let mut query: BoxedSqlQuery<'_, Pg, _> = diesel::sql_query(sql)
+        .into_boxed()
+        .bind::<Date, _>(from)
+        .bind::<Date, _>(to)
+        .bind::<Array<Int4>, _>(request.districts.keys().copied().collect::<Vec<_>>());
+    for (d, choice) in [
+        (Dimension::AgeBand, &request.age_bands),
+        (Dimension::Category, &request.categories),
+        (Dimension::Arena, &request.arenas),
+    ] {
+        if request.is_filtered(d) {
+            query = query.bind::<Array<Int2>, _>(ids(&choice.values));
+        }
+    }
+    if request.genders_filtered {
+        query = query.bind::<Array<Text>, _>(request.genders.clone());
+    }
+    if request.sources_filtered {
+        query = query.bind::<Array<Text>, _>(request.sources.clone());
+    }
+    query.execute(conn)?;
+    Ok(())
+}
+
+/// The next rows of the cursor opened by [`open_cube`]; empty at the end.
+pub fn fetch_cube(conn: &mut PgConnection) -> Result<Vec<CubeCell>, ApiError> {
+    Ok(diesel::sql_query(format!("FETCH {CUBE_FETCH} FROM cube")).load(conn)?)
+}

@@ -1,0 +1,465 @@
+//! A request for published counts, parsed: which cells, cut by which dimensions and
+//! periods, over which weeks. Shared by trends, alerts, exports and intervention effects.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::domain::identity::{AreaLevel, in_subtree};
+use crate::domain::period::{Period, PeriodKind};
+use crate::domain::signal::Vocabulary;
+use crate::domain::week::IsoWeek;
+use crate::error::{ApiError, FieldError};
+
+/// Most series one trend request may return.
+pub const MAX_SERIES: usize = 1000;
+/// Most periods one trend request may span (ten years of weeks).
+pub const MAX_PERIODS: usize = 520;
+
+/// A dimension of the cells that series can be keyed by and filtered on.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Dimension {
+    Area,
+    AgeBand,
+    Category,
+    Arena,
+    Gender,
+    Source,
+}
+
+impl Dimension {
+    pub const ALL: [Dimension; 6] = [
+        Dimension::Area,
+        Dimension::AgeBand,
+        Dimension::Category,
+        Dimension::Arena,
+        Dimension::Gender,
+        Dimension::Source,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dimension::Area => "area",
+            Dimension::AgeBand => "age_band",
+            Dimension::Category => "category",
+            Dimension::Arena => "arena",
+            Dimension::Gender => "gender",
+            Dimension::Source => "source",
+        }
+    }
+}
+
+/// Stored gender values, `unspecified` when the reporter left it out.
+pub const GENDERS: [&str; 4] = ["girl", "boy", "other", "unspecified"];
+/// The reporting roles, which are the sources of signals.
+pub const SOURCES: [&str; 5] = [
+    "school",
+    "field_worker",
+    "police",
+    "social_services",
+    "leisure",
+];
+
+/// The query string shared by trends and exports; every field is optional.
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CountParams {
+    /// Comma-separated dimensions to key series by: `area`, `age_band`, `category`,
+    /// `arena`, `gender`, `source` (none: one series for everything selected).
+    #[param(example = "area")]
+    pub by: Option<String>,
+    /// `week` (default), `month` or `quarter`; a week counts in the month of its Thursday.
+    #[param(example = "week")]
+    pub period: Option<String>,
+    /// First ISO week (`2025-W48`) or a date in it; widened to the start of its period.
+    /// Default: 51 weeks before `to`.
+    #[param(example = "2025-W48")]
+    pub from: Option<String>,
+    /// Last ISO week or a date in it; widened to the end of its period. Default: this week.
+    #[param(example = "2026-W47")]
+    pub to: Option<String>,
+    /// Comma-separated area codes at any level (default: your own area).
+    #[param(example = "umea")]
+    pub area: Option<String>,
+    /// Level that `by=area` groups at: `region`, `municipality` or `district` (default).
+    pub area_level: Option<String>,
+    /// Comma-separated age band codes.
+    pub age_band: Option<String>,
+    /// Comma-separated category codes.
+    pub category: Option<String>,
+    /// Comma-separated arena codes.
+    pub arena: Option<String>,
+    /// Comma-separated: `girl`, `boy`, `other`, `unspecified`.
+    pub gender: Option<String>,
+    /// Comma-separated reporting roles.
+    pub source: Option<String>,
+    /// `json` (default) or `csv` (trends only).
+    pub format: Option<String>,
+    /// `true` starts CSV output with a byte order mark, for Excel (exports only).
+    pub bom: Option<bool>,
+}
+
+/// The values of one dimension a request covers, as stored ids (codes for text columns)
+/// and as the codes series are keyed by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    /// Whether the request narrowed this dimension (else every value is chosen).
+    pub filtered: bool,
+    /// Chosen values: stored id → code.
+    pub values: BTreeMap<i32, String>,
+}
+
+/// A parsed count request.
+#[derive(Debug, Clone)]
+pub struct CountRequest {
+    pub by: Vec<Dimension>,
+    pub period: PeriodKind,
+    /// The periods asked for, oldest first.
+    pub periods: Vec<Period>,
+    /// The districts selected, with the code of the area each is grouped under.
+    pub districts: BTreeMap<i32, String>,
+    pub area_level: AreaLevel,
+    pub age_bands: Choice,
+    pub categories: Choice,
+    pub arenas: Choice,
+    /// Text-valued dimensions: chosen values (all when not filtered).
+    pub genders: Vec<&'static str>,
+    pub genders_filtered: bool,
+    pub sources: Vec<&'static str>,
+    pub sources_filtered: bool,
+}
+
+impl CountRequest {
+    pub fn first_week(&self) -> IsoWeek {
+        self.periods
+            .first()
+            .map_or_else(|| IsoWeek::of(chrono::NaiveDate::MIN), |p| p.first_week())
+    }
+
+    pub fn last_week(&self) -> IsoWeek {
+        self.periods
+            .last()
+            .map_or_else(|| IsoWeek::of(chrono::NaiveDate::MIN), |p| p.last_week())
+    }
+
+    /// Whether this dimension is narrowed by a filter.
+    pub fn is_filtered(&self, dimension: Dimension) -> bool {
+        match dimension {
+            // Areas are always narrowed: to the caller's own area at least.
+            Dimension::Area => true,
+            Dimension::AgeBand => self.age_bands.filtered,
+            Dimension::Category => self.categories.filtered,
+            Dimension::Arena => self.arenas.filtered,
+            Dimension::Gender => self.genders_filtered,
+            Dimension::Source => self.sources_filtered,
+        }
+    }
+
+    /// The codes a series may take in `dimension`, in a stable order.
+    pub fn codes(&self, dimension: Dimension) -> Vec<String> {
+        match dimension {
+            Dimension::Area => {
+                let mut codes: Vec<String> = self.districts.values().cloned().collect();
+                codes.sort();
+                codes.dedup();
+                codes
+            }
+            Dimension::AgeBand => self.age_bands.values.values().cloned().collect(),
+            Dimension::Category => self.categories.values.values().cloned().collect(),
+            Dimension::Arena => self.arenas.values.values().cloned().collect(),
+            Dimension::Gender => self.genders.iter().map(|g| (*g).to_owned()).collect(),
+            Dimension::Source => self.sources.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+}
+
+/// What parsing needs besides the query string.
+pub struct Context<'a> {
+    pub vocabulary: &'a Vocabulary,
+    /// The caller's area path; every selected area must lie inside it.
+    pub scope_path: &'a str,
+    /// The caller's own area code, the default selection.
+    pub scope_code: &'a str,
+    pub this_week: IsoWeek,
+}
+
+fn split(list: &str) -> Vec<&str> {
+    list.split(',').map(str::trim).collect()
+}
+
+/// A week given as `2026-W47` or as a date inside it.
+pub fn parse_week(field: &str, text: &str) -> Result<IsoWeek, FieldError> {
+    if text.contains("-W") {
+        return IsoWeek::parse(text).map_err(|e| FieldError::new(field, "invalid_week", e));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map(IsoWeek::of)
+        .map_err(|_| {
+            FieldError::new(
+                field,
+                "invalid_week",
+                format!("not an ISO week (2026-W47) or a date (2026-11-22): {text:?}"),
+            )
+        })
+}
+
+fn code_choice(
+    field: &str,
+    list: Option<&str>,
+    known: &std::collections::HashMap<String, crate::domain::signal::VocabularyEntry>,
+    errors: &mut Vec<FieldError>,
+) -> Choice {
+    let Some(list) = list else {
+        return Choice {
+            filtered: false,
+            values: known.iter().map(|(code, e)| (e.id, code.clone())).collect(),
+        };
+    };
+    let mut values = BTreeMap::new();
+    for code in split(list) {
+        match known.get(code) {
+            Some(entry) => {
+                values.insert(entry.id, code.to_owned());
+            }
+            None => errors.push(FieldError::new(
+                field,
+                "unknown_code",
+                format!("no {field} has the code {code:?}"),
+            )),
+        }
+    }
+    Choice {
+        filtered: true,
+        values,
+    }
+}
+
+fn text_choice(
+    field: &str,
+    list: Option<&str>,
+    known: &[&'static str],
+    errors: &mut Vec<FieldError>,
+) -> (Vec<&'static str>, bool) {
+    let Some(list) = list else {
+        return (known.to_vec(), false);
+    };
+    let mut chosen = Vec::new();
+    for value in split(list) {
+        match known.iter().find(|k| **k == value) {
+            Some(k) if !chosen.contains(k) => chosen.push(*k),
+            Some(_) => {}
+            None => errors.push(FieldError::new(
+                field,
+                "unknown_code",
+                format!("{field} is one of {}, not {value:?}", known.join(", ")),
+            )),
+        }
+    }
+    (chosen, true)
+}
+
+fn depth_of(path: &str) -> usize {
+    path.split('/').filter(|s| !s.is_empty()).count()
+}
+
+/// The code of the ancestor at `level` (1 region, 2 municipality, 3 district) of `path`.
+fn ancestor(path: &str, level: usize) -> Option<&str> {
+    path.split('/').filter(|s| !s.is_empty()).nth(level - 1)
+}
+
+fn depth(level: AreaLevel) -> usize {
+    match level {
+        AreaLevel::Region => 1,
+        AreaLevel::Municipality => 2,
+        AreaLevel::District => 3,
+    }
+}
+
+/// Parses and checks `params`. Unknown codes and malformed values are 422s naming the
+/// parameter; an area outside the caller's own is a 403.
+pub fn parse(params: &CountParams, cx: &Context<'_>) -> Result<CountRequest, ApiError> {
+    let mut errors = Vec::new();
+
+    let mut by = Vec::new();
+    if let Some(list) = params.by.as_deref().filter(|l| !l.is_empty()) {
+        for name in split(list) {
+            match Dimension::ALL.iter().find(|d| d.as_str() == name) {
+                Some(d) if by.contains(d) => errors.push(FieldError::new(
+                    "by",
+                    "duplicate",
+                    format!("{name} is named twice"),
+                )),
+                Some(d) => by.push(*d),
+                None => errors.push(FieldError::new(
+                    "by",
+                    "unknown_dimension",
+                    format!(
+                        "by takes area, age_band, category, arena, gender and source, not {name:?}"
+                    ),
+                )),
+            }
+        }
+    }
+
+    let period = match params.period.as_deref() {
+        None | Some("week") => PeriodKind::Week,
+        Some("month") => PeriodKind::Month,
+        Some("quarter") => PeriodKind::Quarter,
+        Some(other) => {
+            errors.push(FieldError::new(
+                "period",
+                "unknown_period",
+                format!("period is week, month or quarter, not {other:?}"),
+            ));
+            PeriodKind::Week
+        }
+    };
+
+    let to = match params.to.as_deref() {
+        Some(text) => parse_week("to", text).map_err(|e| errors.push(e)).ok(),
+        None => Some(cx.this_week),
+    };
+    let from = match params.from.as_deref() {
+        Some(text) => parse_week("from", text).map_err(|e| errors.push(e)).ok(),
+        None => to.map(|to| to.plus_weeks(-51)),
+    };
+    let mut periods = Vec::new();
+    if let (Some(from), Some(to)) = (from, to) {
+        if from > to {
+            errors.push(FieldError::new(
+                "from",
+                "after_to",
+                format!("from ({from}) is after to ({to})"),
+            ));
+        } else if to.weeks_since(from) > 10 * 53 {
+            errors.push(FieldError::new(
+                "from",
+                "too_many_periods",
+                format!("at most {MAX_PERIODS} periods; narrow from and to"),
+            ));
+        } else {
+            periods = period.between(from, to);
+            if periods.len() > MAX_PERIODS {
+                errors.push(FieldError::new(
+                    "from",
+                    "too_many_periods",
+                    format!("{} periods asked for; at most {MAX_PERIODS}", periods.len()),
+                ));
+            }
+        }
+    }
+
+    let area_level = match params.area_level.as_deref() {
+        None => AreaLevel::District,
+        Some(text) => text.parse().unwrap_or_else(|_| {
+            errors.push(FieldError::new(
+                "area_level",
+                "unknown_level",
+                format!("area_level is region, municipality or district, not {text:?}"),
+            ));
+            AreaLevel::District
+        }),
+    };
+
+    let mut districts = BTreeMap::new();
+    let mut outside = None;
+    let area_list = params.area.as_deref().unwrap_or(cx.scope_code);
+    for code in split(area_list) {
+        let Some(area) = cx.vocabulary.areas.get(code) else {
+            errors.push(FieldError::new(
+                "area",
+                "unknown_code",
+                format!("no area has the code {code:?}"),
+            ));
+            continue;
+        };
+        if !in_subtree(cx.scope_path, &area.path) {
+            outside = Some(code.to_owned());
+            continue;
+        }
+        if depth_of(&area.path) > depth(area_level) {
+            errors.push(FieldError::new(
+                "area_level",
+                "below_area",
+                format!(
+                    "{code} lies below the {} level; choose a finer area_level",
+                    area_level.as_str()
+                ),
+            ));
+            continue;
+        }
+        for district in cx
+            .vocabulary
+            .areas
+            .values()
+            .filter(|a| a.is_district && in_subtree(&area.path, &a.path))
+        {
+            if let Some(group) = ancestor(&district.path, depth(area_level)) {
+                districts.insert(district.id, group.to_owned());
+            }
+        }
+    }
+    if let Some(code) = outside {
+        return Err(ApiError::Forbidden(format!(
+            "area {code} lies outside your own area"
+        )));
+    }
+
+    let vocabulary = cx.vocabulary;
+    let age_bands = code_choice(
+        "age_band",
+        params.age_band.as_deref(),
+        &vocabulary.age_bands,
+        &mut errors,
+    );
+    let categories = code_choice(
+        "category",
+        params.category.as_deref(),
+        &vocabulary.categories,
+        &mut errors,
+    );
+    let arenas = code_choice(
+        "arena",
+        params.arena.as_deref(),
+        &vocabulary.arenas,
+        &mut errors,
+    );
+    let (genders, genders_filtered) =
+        text_choice("gender", params.gender.as_deref(), &GENDERS, &mut errors);
+    let (sources, sources_filtered) =
+        text_choice("source", params.source.as_deref(), &SOURCES, &mut errors);
+
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let request = CountRequest {
+        by,
+        period,
+        periods,
+        districts,
+        area_level,
+        age_bands,
+        categories,
+        arenas,
+        genders,
+        genders_filtered,
+        sources,
+        sources_filtered,
+    };
+    let series: usize = request.by.iter().map(|d| request.codes(*d).len()).product();
+    if series > MAX_SERIES {
+        return Err(ApiError::invalid(
+            "by",
+            "too_many_series",
+            format!(
+                "{series} series asked for; at most {MAX_SERIES}: filter or use fewer dimensions"
+            ),
+        ));
+    }
+    Ok(request)
+}

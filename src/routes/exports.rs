@@ -1,0 +1,349 @@
+//! Exports for BI tools: the protected cube in long format, streamed, with an `ETag` so
+//! that a nightly refresh of unchanged data costs one small query.
+
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use diesel::Connection;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::auth::Authorized;
+use crate::auth::permissions::perm;
+use crate::db::queries::cells::{self, CubeCell};
+use crate::disclosure::{self, Cell, MinCount};
+use crate::domain::period::PeriodKind;
+use crate::domain::signal::CodeNames;
+use crate::domain::trend::{self, CountParams, CountRequest};
+use crate::domain::week::IsoWeek;
+use crate::error::{ApiError, Problem};
+use crate::routes::trends::{csv_field, this_week};
+use crate::startup::AppState;
+use crate::trends::Disclosure;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Csv { bom: bool },
+    Json,
+}
+
+const CSV_HEADER: &str = "period,area,age_band,category,arena,gender,source,count,suppressed\n";
+
+fn period_label(kind: PeriodKind, start: chrono::NaiveDate) -> String {
+    use chrono::Datelike;
+    match kind {
+        PeriodKind::Week => IsoWeek::of(start).to_string(),
+        PeriodKind::Month => format!("{}-{:02}", start.year(), start.month()),
+        PeriodKind::Quarter => format!("{}-Q{}", start.year(), start.month0() / 3 + 1),
+    }
+}
+
+/// One cube row, published, as CSV or as a JSON object.
+fn render(
+    row: &CubeCell,
+    kind: PeriodKind,
+    names: &CodeNames,
+    min_count: MinCount,
+    format: Format,
+    out: &mut String,
+) {
+    let name = |map: &std::collections::HashMap<i32, String>, id: i32| {
+        map.get(&id).cloned().unwrap_or_default()
+    };
+    let published = disclosure::publish(
+        Cell {
+            n: row.n,
+            key_sum: row.key_sum,
+        },
+        min_count,
+    );
+    let fields = [
+        period_label(kind, row.period_start),
+        name(&names.areas, row.area_id),
+        name(&names.age_bands, i32::from(row.age_band_id)),
+        name(&names.categories, i32::from(row.category_id)),
+        name(&names.arenas, i32::from(row.arena_id)),
+        row.gender.clone(),
+        row.source.clone(),
+    ];
+    match format {
+        Format::Csv { .. } => {
+            for field in &fields {
+                out.push_str(&csv_field(field));
+                out.push(',');
+            }
+            if let Some(count) = published.count() {
+                out.push_str(&count.to_string());
+            }
+            out.push_str(if published.is_suppressed() {
+                ",true\n"
+            } else {
+                ",false\n"
+            });
+        }
+        Format::Json => {
+            let [period, area, age_band, category, arena, gender, source] = fields;
+            let object = serde_json::json!({"period": period, "area": area, "age_band": age_band,
+                "category": category, "arena": arena, "gender": gender, "source": source,
+                "count": published.count(), "suppressed": published.is_suppressed()});
+            out.push_str(&object.to_string());
+        }
+    }
+}
+
+/// Streams the cube: a blocking task reads the cursor chunk by chunk and sends each
+/// rendered chunk down a short channel, so at most a few chunks are ever in memory.
+/// `ready` answers once the cursor is open, so that a database error is still a clean
+/// problem response rather than a cut-off body.
+#[allow(clippy::too_many_arguments)]
+fn stream_cube(
+    pool: crate::db::DbPool,
+    request: CountRequest,
+    names: std::sync::Arc<crate::db::vocabulary_cache::Reference>,
+    min_count: MinCount,
+    format: Format,
+    prefix: String,
+    ready: oneshot::Sender<Result<(), ApiError>>,
+    chunks: mpsc::Sender<Result<Bytes, ApiError>>,
+) {
+    let span = tracing::Span::current();
+    actix_web::rt::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        let mut conn = match pool.get() {
+            Ok(conn) => conn,
+            Err(err) => {
+                let _ = ready.send(Err(err.into()));
+                return;
+            }
+        };
+        let mut ready = Some(ready);
+        let result = conn.transaction(|conn| {
+            cells::open_cube(
+                conn,
+                &request,
+                request.first_week().monday(),
+                request.last_week().monday(),
+            )?;
+            if let Some(ready) = ready.take() {
+                let _ = ready.send(Ok(()));
+            }
+            let mut first = true;
+            let mut chunk = prefix;
+            loop {
+                let rows = cells::fetch_cube(conn)?;
+                for row in &rows {
+                    if format == Format::Json && !first {
+                        chunk.push(',');
+                    }
+                    first = false;
+                    render(
+                        row,
+                        request.period,
+                        &names.names,
+                        min_count,
+                        format,
+                        &mut chunk,
+                    );
+                }
+                if rows.len() < cells::CUBE_FETCH {
+                    if format == Format::Json {
+                        chunk.push_str("]}");
+                    }
+                    let _ = chunks.blocking_send(Ok(Bytes::from(chunk)));
+                    return Ok::<_, ApiError>(());
+                }
+                if chunks
+                    .blocking_send(Ok(Bytes::from(std::mem::take(&mut chunk))))
+                    .is_err()
+                {
+                    // The client went away: stop reading.
+                    return Ok(());
+                }
+            }
+        });
+        if let Err(err) = result {
+            match ready.take() {
+                Some(ready) => {
+                    let _ = ready.send(Err(err));
+                }
+                None => {
+                    tracing::error!(error = %err, "export failed mid-stream");
+                    let _ = chunks.blocking_send(Err(err));
+                }
+            }
+        }
+    });
+}
+
+async fn export(
+    state: web::Data<AppState>,
+    reader: Authorized<perm::TrendsRead>,
+    params: CountParams,
+    http: HttpRequest,
+    format: Format,
+) -> Result<HttpResponse, ApiError> {
+    for (name, given) in [
+        ("by", params.by.is_some()),
+        ("format", params.format.is_some()),
+        ("area_level", params.area_level.is_some()),
+        ("bom", format == Format::Json && params.bom.is_some()),
+    ] {
+        if given {
+            return Err(ApiError::invalid(
+                name,
+                "unsupported",
+                format!("{name} does not apply to this export"),
+            ));
+        }
+    }
+    let reference = state.vocabulary.current(&state.pool).await?;
+    let request = trend::parse(
+        &params,
+        &trend::Context {
+            vocabulary: &reference.vocabulary,
+            scope_path: &reader.area.path,
+            scope_code: &reader.area.code,
+            this_week: this_week(&state),
+        },
+    )?;
+    let min_count = state.settings.min_count();
+
+    // The ETag covers the cells' state and everything that shapes the body.
+    let districts: Vec<i32> = request.districts.keys().copied().collect();
+    let (from, to) = (request.first_week().monday(), request.last_week().monday());
+    let digest = crate::db::run(&state.pool, move |conn| {
+        cells::state_digest(conn, &districts, from, to)
+    })
+    .await?;
+    let mut hasher = Sha256::new();
+    hasher.update(digest.as_bytes());
+    hasher.update(format!("|{}|{min_count:?}|", http.query_string()).as_bytes());
+    hasher.update(match format {
+        Format::Csv { bom } => format!("csv{bom}"),
+        Format::Json => "json".into(),
+    });
+    let etag = format!("\"{}\"", hex(&hasher.finalize()[..16]));
+    let matches = http
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|tag| tag.trim() == etag || tag.trim() == "*")
+        });
+    if matches {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .finish());
+    }
+
+    let disclosure = Disclosure::of(min_count);
+    let prefix = match format {
+        Format::Csv { bom } => format!("{}{CSV_HEADER}", if bom { "\u{feff}" } else { "" }),
+        Format::Json => format!(
+            "{{\"disclosure\":{},\"period\":\"{}\",\"rows\":[",
+            serde_json::to_string(&disclosure).map_err(ApiError::internal)?,
+            request.period.as_str()
+        ),
+    };
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let (chunk_tx, chunk_rx) = mpsc::channel(2);
+    let period = request.period;
+    stream_cube(
+        state.pool.clone(),
+        request,
+        reference,
+        min_count,
+        format,
+        prefix,
+        ready_tx,
+        chunk_tx,
+    );
+    ready_rx
+        .await
+        .map_err(|_| ApiError::internal(anyhow::anyhow!("the export task stopped")))??;
+    let body = futures_util::stream::unfold(chunk_rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    let (content_type, extension) = match format {
+        Format::Csv { .. } => ("text/csv; charset=utf-8", "csv"),
+        Format::Json => ("application/json", "json"),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((header::ETAG, etag))
+        .insert_header(("X-Disclosure-Method", disclosure.method))
+        .insert_header(("X-Disclosure-Min-Count", disclosure.min_count.to_string()))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!(
+                "attachment; filename=\"signal-counts-{}.{extension}\"",
+                period.as_str()
+            ),
+        ))
+        .streaming(body))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The protected cube in long format, one row per period and combination of area, age
+/// band, category, arena, gender and source that holds signals, for BI tools. UTF-8
+/// with a header row; `bom=true` for Excel. Streamed. Send the `ETag` back in
+/// `If-None-Match` to get 304 when nothing changed.
+#[utoipa::path(
+    tag = "exports",
+    security(("bearer" = [])),
+    params(CountParams),
+    responses(
+        (status = 200, description = "The cube as CSV", content_type = "text/csv", body = String,
+         headers(("ETag" = String), ("X-Disclosure-Method" = String), ("X-Disclosure-Min-Count" = u32)),
+         example = "period,area,age_band,category,arena,gender,source,count,suppressed\n2026-W47,teg,13-15,drug_handling,public_place,boy,police,6,false\n2026-W47,teg,13-15,weapons,school,boy,school,,true\n"),
+        (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
+        (status = 403, description = "Needs `trends:read`, or an area outside your own", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[get("/v1/exports/signal-counts.csv")]
+pub async fn signal_counts_csv(
+    state: web::Data<AppState>,
+    reader: Authorized<perm::TrendsRead>,
+    params: web::Query<CountParams>,
+    http: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let bom = params.bom.unwrap_or(false);
+    export(
+        state,
+        reader,
+        params.into_inner(),
+        http,
+        Format::Csv { bom },
+    )
+    .await
+}
+
+/// The same cube as JSON: `{disclosure, period, rows: [{period, area, age_band, category,
+/// arena, gender, source, count, suppressed}]}`.
+#[utoipa::path(
+    tag = "exports",
+    security(("bearer" = [])),
+    params(CountParams),
+    responses(
+        (status = 200, description = "The cube as JSON", body = serde_json::Value,
+         headers(("ETag" = String)),
+         example = json!({"disclosure": {"method": "cell_key", "min_count": 5}, "period": "week", "rows": [
+             {"period": "2026-W47", "area": "teg", "age_band": "13-15", "category": "drug_handling", "arena": "public_place",
+              "gender": "boy", "source": "police", "count": 6, "suppressed": false}]})),
+        (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
+        (status = 403, description = "Needs `trends:read`, or an area outside your own", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[get("/v1/exports/signal-counts.json")]
+pub async fn signal_counts_json(
+    state: web::Data<AppState>,
+    reader: Authorized<perm::TrendsRead>,
+    params: web::Query<CountParams>,
+    http: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    export(state, reader, params.into_inner(), http, Format::Json).await
+}

@@ -1,0 +1,345 @@
+//! Trends and alerts for coordinators and analysts: protected counts and indicators.
+
+use actix_web::{HttpResponse, get, web};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Authorized;
+use crate::auth::permissions::perm;
+use crate::db::{self, queries};
+use crate::domain::identity::AreaLevel;
+use crate::domain::period::PeriodKind;
+use crate::domain::trend::{self, CountParams, CountRequest, Dimension};
+use crate::domain::week::IsoWeek;
+use crate::error::{ApiError, Problem};
+use crate::startup::AppState;
+use crate::trends::{self as build, Disclosure, EarsView, Point, Series};
+
+/// Series of published counts with their indicators.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"by": ["area"], "period": "week", "from": "2025-W48", "to": "2026-W47", "area_level": "district",
+    "disclosure": {"method": "cell_key", "min_count": 5}, "series": []}))]
+pub struct TrendReport {
+    pub by: Vec<Dimension>,
+    pub period: PeriodKind,
+    /// The first and last period returned (the request widened to whole periods).
+    pub from: String,
+    pub to: String,
+    pub area_level: String,
+    pub disclosure: Disclosure,
+    pub series: Vec<Series>,
+}
+
+/// Parses `params` for `principal`, reads the cells and the population, and builds the
+/// series: everything trends, alerts and effects share.
+pub async fn series_for(
+    state: &AppState,
+    principal: &crate::auth::Principal,
+    params: CountParams,
+    this_week: IsoWeek,
+) -> Result<(CountRequest, Vec<Series>), ApiError> {
+    let reference = state.vocabulary.current(&state.pool).await?;
+    let request = trend::parse(
+        &params,
+        &trend::Context {
+            vocabulary: &reference.vocabulary,
+            scope_path: &principal.area.path,
+            scope_code: &principal.area.code,
+            this_week,
+        },
+    )?;
+    let min_count = state.settings.min_count();
+    db::run(&state.pool, move |conn| {
+        let periods = build::extended_periods(&request);
+        let (Some(first), Some(last)) = (periods.first(), periods.last()) else {
+            return Ok((request, Vec::new()));
+        };
+        let group: Vec<Dimension> = request.by.clone();
+        let sums = queries::cells::sums(
+            conn,
+            &request,
+            &group,
+            first.first_week().monday(),
+            last.last_week().monday(),
+        )?;
+        let districts: Vec<i32> = request.districts.keys().copied().collect();
+        let years = request.periods.first().zip(request.periods.last());
+        let population = match years {
+            Some((a, b)) => {
+                queries::population::for_districts(conn, &districts, a.year(), b.year())?
+            }
+            None => Default::default(),
+        };
+        let series = build::build(&request, &sums, &population, min_count);
+        Ok((request, series))
+    })
+    .await
+}
+
+pub fn this_week(state: &AppState) -> IsoWeek {
+    IsoWeek::of(crate::intake::today(&state.settings.intake))
+}
+
+/// A CSV field: quoted when it needs to be, and never read by a spreadsheet as a formula.
+pub fn csv_field(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+fn number(value: Option<f64>) -> String {
+    value.map_or_else(String::new, |v| format!("{v}"))
+}
+
+fn trend_csv(request: &CountRequest, series: &[Series]) -> String {
+    let mut out = String::new();
+    let mut header: Vec<&str> = request.by.iter().map(|d| d.as_str()).collect();
+    header.extend([
+        "period",
+        "count",
+        "suppressed",
+        "rate_per_1000",
+        "rolling_mean",
+        "change_prev",
+        "change_yoy",
+        "ears_c1",
+        "ears_c2",
+        "ears_c3",
+        "alarm",
+    ]);
+    out.push_str(&header.join(","));
+    out.push('\n');
+    for s in series {
+        // `key` is a map: put its values back in the order of `by`.
+        let key: Vec<String> = request
+            .by
+            .iter()
+            .map(|d| {
+                s.key
+                    .get(d.as_str())
+                    .map_or_else(String::new, |v| csv_field(v))
+            })
+            .collect();
+        for p in &s.points {
+            let mut row = key.clone();
+            row.extend([
+                p.period.clone(),
+                p.count.map_or_else(String::new, |c| c.to_string()),
+                p.suppressed.to_string(),
+                number(p.rate_per_1000),
+                number(p.rolling_mean),
+                number(p.change_prev),
+                number(p.change_yoy),
+                number(p.ears.c1),
+                number(p.ears.c2),
+                number(p.ears.c3),
+                p.alarm.unwrap_or_default().to_owned(),
+            ]);
+            out.push_str(&row.join(","));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Trends: published counts per series and period, with rates, rolling means, changes,
+/// EARS alarms and a Mann–Kendall/Theil–Sen summary per series (DESIGN §6). Counts below
+/// `min_count` are `null` with `suppressed: true`; every number is computed from
+/// published counts only. `format=csv` gives one row per series and period, with the
+/// disclosure control in the `X-Disclosure-*` headers.
+#[utoipa::path(
+    tag = "trends",
+    security(("bearer" = [])),
+    params(CountParams),
+    responses(
+        (status = 200, description = "The series", body = TrendReport,
+         headers(("X-Disclosure-Method" = String), ("X-Disclosure-Min-Count" = u32))),
+        (status = 403, description = "Needs `trends:read`, or an area outside your own", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[get("/v1/trends")]
+pub async fn trends(
+    state: web::Data<AppState>,
+    reader: Authorized<perm::TrendsRead>,
+    params: web::Query<CountParams>,
+) -> Result<HttpResponse, ApiError> {
+    let params = params.into_inner();
+    if params.bom.is_some() {
+        return Err(ApiError::invalid(
+            "bom",
+            "unsupported",
+            "bom applies to exports only",
+        ));
+    }
+    let csv = match params.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "format",
+                "unknown_format",
+                format!("format is json or csv, not {other:?}"),
+            ));
+        }
+    };
+    let (request, series) = series_for(&state, &reader, params, this_week(&state)).await?;
+    let disclosure = Disclosure::of(state.settings.min_count());
+    let mut response = HttpResponse::Ok();
+    response
+        .insert_header(("X-Disclosure-Method", disclosure.method))
+        .insert_header(("X-Disclosure-Min-Count", disclosure.min_count.to_string()));
+    if csv {
+        return Ok(response
+            .content_type("text/csv; charset=utf-8")
+            .body(trend_csv(&request, &series)));
+    }
+    Ok(response.json(TrendReport {
+        by: request.by.clone(),
+        period: request.period,
+        from: request
+            .periods
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        to: request
+            .periods
+            .last()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        area_level: request.area_level.as_str().to_owned(),
+        disclosure,
+        series,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AlertParams {
+    /// ISO week to check (default: the current week).
+    #[param(example = "2026-W47")]
+    pub week: Option<String>,
+}
+
+/// One (area, category) series whose point in the week raises an alarm.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"area": "ostra-ersboda", "area_level": "district", "category": "digital_recruitment", "alarm": "alert",
+    "ears": {"c1": 4.2, "c2": 3.9, "c3": 5.1}, "count": 14, "recent": []}))]
+pub struct AlertView {
+    pub area: String,
+    pub area_level: String,
+    pub category: String,
+    /// `alert` (EARS C3) or `warning` (C1 or C2).
+    pub alarm: &'static str,
+    pub ears: EarsView,
+    pub count: Option<i64>,
+    /// The eight weeks up to the alarm, to show what raised it.
+    pub recent: Vec<Point>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertReport {
+    pub week: String,
+    pub disclosure: Disclosure,
+    /// Highest EARS C3 first.
+    pub alerts: Vec<AlertView>,
+}
+
+/// Alerts: every (area, category) series one and two levels below your area (your own
+/// district if you have none below) whose point in `week` raises an EARS alarm.
+#[utoipa::path(
+    tag = "trends",
+    security(("bearer" = [])),
+    params(AlertParams),
+    responses(
+        (status = 200, description = "Alarming series, highest C3 first", body = AlertReport),
+        (status = 403, description = "Needs `trends:read`", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[get("/v1/alerts")]
+pub async fn alerts(
+    state: web::Data<AppState>,
+    reader: Authorized<perm::TrendsRead>,
+    params: web::Query<AlertParams>,
+) -> Result<web::Json<AlertReport>, ApiError> {
+    let this_week = this_week(&state);
+    let week = match params.week.as_deref() {
+        None => this_week,
+        Some(text) => trend::parse_week("week", text).map_err(|e| ApiError::Validation(vec![e]))?,
+    };
+    if week > this_week {
+        return Err(ApiError::invalid(
+            "week",
+            "in_future",
+            format!("{week} has not begun"),
+        ));
+    }
+    let depth = reader
+        .area
+        .path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .count();
+    let mut levels: Vec<AreaLevel> = [depth + 1, depth + 2]
+        .into_iter()
+        .filter_map(level_at)
+        .collect();
+    if levels.is_empty() {
+        levels.push(AreaLevel::District);
+    }
+    let mut alerts = Vec::new();
+    for level in levels {
+        let params = CountParams {
+            by: Some("area,category".into()),
+            area_level: Some(level.as_str().into()),
+            from: Some(week.plus_weeks(-7).to_string()),
+            to: Some(week.to_string()),
+            ..CountParams::default()
+        };
+        let (_, series) = series_for(&state, &reader, params, this_week).await?;
+        for s in series {
+            let Some(last) = s.points.last() else {
+                continue;
+            };
+            let Some(alarm) = last.alarm else { continue };
+            alerts.push(AlertView {
+                area: s.key.get("area").cloned().unwrap_or_default(),
+                area_level: level.as_str().to_owned(),
+                category: s.key.get("category").cloned().unwrap_or_default(),
+                alarm,
+                ears: last.ears,
+                count: last.count,
+                recent: s.points.clone(),
+            });
+        }
+    }
+    alerts.sort_by(|a, b| {
+        b.ears
+            .c3
+            .unwrap_or(f64::NEG_INFINITY)
+            .total_cmp(&a.ears.c3.unwrap_or(f64::NEG_INFINITY))
+            .then_with(|| a.area.cmp(&b.area))
+            .then_with(|| a.category.cmp(&b.category))
+    });
+    Ok(web::Json(AlertReport {
+        week: week.to_string(),
+        disclosure: Disclosure::of(state.settings.min_count()),
+        alerts,
+    }))
+}
+
+fn level_at(depth: usize) -> Option<AreaLevel> {
+    match depth {
+        1 => Some(AreaLevel::Region),
+        2 => Some(AreaLevel::Municipality),
+        3 => Some(AreaLevel::District),
+        _ => None,
+    }
+}

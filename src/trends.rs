@@ -1,0 +1,301 @@
+//! Trends: published counts per series and period, with the indicators of DESIGN §6.
+//!
+//! The cells are summed per series and period, each sum is published through the
+//! disclosure control, and every indicator is computed from the published values only.
+//! A stretch of history before the first period asked for (a year, and at least 12
+//! periods) is read too, so that the first points have their year-ago change and their
+//! EARS baseline; it is never returned.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::db::queries::cells::CellSum;
+use crate::disclosure::{self, Cell, MinCount, Published};
+use crate::domain::period::Period;
+use crate::domain::trend::{CountRequest, Dimension};
+use crate::domain::week::IsoWeek;
+use crate::indicators::{ears, series, trend};
+
+/// States how every count in a response was protected.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[schema(example = json!({"method": "cell_key", "min_count": 5}))]
+pub struct Disclosure {
+    /// Always `cell_key`: the ABS/ONS/SCB cell key method with a threshold.
+    pub method: &'static str,
+    /// Counts below this are published as `null` with `suppressed: true`.
+    pub min_count: u32,
+}
+
+impl Disclosure {
+    pub fn of(min_count: MinCount) -> Self {
+        Self {
+            method: disclosure::METHOD,
+            min_count: min_count.get(),
+        }
+    }
+}
+
+/// EARS statistics of one point; each is null when its baseline is incomplete.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct EarsView {
+    pub c1: Option<f64>,
+    pub c2: Option<f64>,
+    pub c3: Option<f64>,
+}
+
+/// One period of one series.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"period": "2026-W47", "count": 12, "suppressed": false, "rate_per_1000": 1.6,
+    "rolling_mean": 9.5, "change_prev": 0.2, "change_yoy": 0.5, "ears": {"c1": 2.1, "c2": 1.8, "c3": 0.8}, "alarm": null}))]
+pub struct Point {
+    /// `2026-W47`, `2026-11` or `2026-Q4`.
+    pub period: String,
+    /// The published count; null when suppressed.
+    pub count: Option<i64>,
+    pub suppressed: bool,
+    /// Per 1,000 persons, when the population of every contributing district and age
+    /// band is known for the period's year.
+    pub rate_per_1000: Option<f64>,
+    pub rolling_mean: Option<f64>,
+    pub change_prev: Option<f64>,
+    pub change_yoy: Option<f64>,
+    pub ears: EarsView,
+    /// `alert` (EARS C3), `warning` (C1 or C2 only) or null.
+    pub alarm: Option<&'static str>,
+}
+
+/// Mann–Kendall test of the published points.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct MannKendallView {
+    pub s: i64,
+    pub z: f64,
+    pub p: f64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Summary {
+    /// The whole window's count, published as one cell (null when suppressed).
+    pub total: Option<i64>,
+    pub total_suppressed: bool,
+    /// Null below 8 published points, like `theil_sen_slope` and `trend`.
+    pub mann_kendall: Option<MannKendallView>,
+    /// Median change per period.
+    pub theil_sen_slope: Option<f64>,
+    /// `rising`, `falling` or `no_trend`.
+    pub trend: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"key": {"area": "ostra-ersboda"}, "points": [], "summary": {"total": 412,
+    "total_suppressed": false, "mann_kendall": {"s": 310, "z": 3.9, "p": 0.0001}, "theil_sen_slope": 0.21, "trend": "rising"}}))]
+pub struct Series {
+    /// The series' value in each `by` dimension.
+    pub key: BTreeMap<&'static str, String>,
+    pub points: Vec<Point>,
+    pub summary: Summary,
+}
+
+/// Persons per (district, age band id, year).
+pub type Population = HashMap<(i32, i32, i32), i64>;
+
+/// How many periods before the window are read for the indicators.
+pub fn history_periods(request: &CountRequest) -> usize {
+    match request.period {
+        crate::domain::period::PeriodKind::Week => 53,
+        _ => 12,
+    }
+}
+
+/// The periods read: the history, then the window.
+pub fn extended_periods(request: &CountRequest) -> Vec<Period> {
+    let Some(first) = request.periods.first() else {
+        return Vec::new();
+    };
+    let mut start = first.first_week();
+    for _ in 0..history_periods(request) {
+        start = request.period.of(start.plus_weeks(-1)).first_week();
+    }
+    request.period.between(start, request.last_week())
+}
+
+/// The key of every series the request asks for, in order.
+fn series_keys(request: &CountRequest) -> Vec<Vec<String>> {
+    request.by.iter().fold(vec![Vec::new()], |keys, dimension| {
+        let codes = request.codes(*dimension);
+        keys.iter()
+            .flat_map(|key| {
+                codes.iter().map(move |code| {
+                    let mut key = key.clone();
+                    key.push(code.clone());
+                    key
+                })
+            })
+            .collect()
+    })
+}
+
+fn row_key(request: &CountRequest, row: &CellSum) -> Option<Vec<String>> {
+    request
+        .by
+        .iter()
+        .map(|dimension| match dimension {
+            Dimension::Area => request.districts.get(&row.area_id).cloned(),
+            Dimension::AgeBand => request
+                .age_bands
+                .values
+                .get(&i32::from(row.age_band_id))
+                .cloned(),
+            Dimension::Category => request
+                .categories
+                .values
+                .get(&i32::from(row.category_id))
+                .cloned(),
+            Dimension::Arena => request.arenas.values.get(&i32::from(row.arena_id)).cloned(),
+            Dimension::Gender => Some(row.gender.clone()),
+            Dimension::Source => Some(row.source.clone()),
+        })
+        .collect()
+}
+
+/// The cells of every series (outer) and extended period (inner).
+pub fn cells_by_series(
+    request: &CountRequest,
+    periods: &[Period],
+    sums: &[CellSum],
+) -> (Vec<Vec<String>>, Vec<Vec<Cell>>) {
+    let keys = series_keys(request);
+    let position: HashMap<&Vec<String>, usize> =
+        keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
+    let period_index: HashMap<Period, usize> =
+        periods.iter().enumerate().map(|(i, p)| (*p, i)).collect();
+    let mut cells = vec![vec![Cell::default(); periods.len()]; keys.len()];
+    for row in sums {
+        let Some(week) = IsoWeek::from_monday(row.week) else {
+            continue;
+        };
+        let (Some(key), Some(t)) = (
+            row_key(request, row),
+            period_index.get(&request.period.of(week)),
+        ) else {
+            continue;
+        };
+        if let Some(s) = position.get(&key) {
+            cells[*s][*t] += Cell {
+                n: row.n,
+                key_sum: row.key_sum,
+            };
+        }
+    }
+    (keys, cells)
+}
+
+/// Persons behind series `key` in `year`, when known for every contributing district
+/// and age band.
+fn persons(
+    request: &CountRequest,
+    key: &[String],
+    population: &Population,
+    year: i32,
+) -> Option<i64> {
+    let wanted = |dimension: Dimension| {
+        request
+            .by
+            .iter()
+            .position(|d| *d == dimension)
+            .map(|i| key[i].as_str())
+    };
+    let (area, band) = (wanted(Dimension::Area), wanted(Dimension::AgeBand));
+    let mut total = 0;
+    for (district, group) in &request.districts {
+        if area.is_some_and(|a| a != group) {
+            continue;
+        }
+        for (band_id, code) in &request.age_bands.values {
+            if band.is_some_and(|b| b != code) {
+                continue;
+            }
+            total += population.get(&(*district, *band_id, year))?;
+        }
+    }
+    (total > 0).then_some(total)
+}
+
+/// Every series of `request` with its points and summary.
+pub fn build(
+    request: &CountRequest,
+    sums: &[CellSum],
+    population: &Population,
+    min_count: MinCount,
+) -> Vec<Series> {
+    let periods = extended_periods(request);
+    let window_start = periods.len().saturating_sub(request.periods.len());
+    let period_index: HashMap<Period, usize> =
+        periods.iter().enumerate().map(|(i, p)| (*p, i)).collect();
+    let (keys, cells) = cells_by_series(request, &periods, sums);
+    keys.into_iter()
+        .zip(cells)
+        .map(|(key, cells)| {
+            let published: Vec<Published> = cells
+                .iter()
+                .map(|cell| disclosure::publish(*cell, min_count))
+                .collect();
+            let ys: Vec<Option<f64>> = published
+                .iter()
+                .map(|p| p.count().map(|c| c as f64))
+                .collect();
+            let alarms = ears::ears_series(&ys);
+            let points = (window_start..periods.len())
+                .map(|t| {
+                    let period = periods[t];
+                    let year_ago = period
+                        .a_year_earlier()
+                        .and_then(|p| period_index.get(&p))
+                        .and_then(|i| ys[*i]);
+                    let (stats, alarm) = alarms[t];
+                    Point {
+                        period: period.to_string(),
+                        count: published[t].count(),
+                        suppressed: published[t].is_suppressed(),
+                        rate_per_1000: ys[t]
+                            .zip(persons(request, &key, population, period.year()))
+                            .map(|(count, persons)| count / persons as f64 * 1000.0),
+                        rolling_mean: series::rolling_mean(&ys, t),
+                        change_prev: series::relative_change(
+                            ys[t],
+                            t.checked_sub(1).and_then(|p| ys[p]),
+                        ),
+                        change_yoy: series::relative_change(ys[t], year_ago),
+                        ears: EarsView {
+                            c1: stats.c1,
+                            c2: stats.c2,
+                            c3: stats.c3,
+                        },
+                        alarm: alarm.map(|a| a.as_str()),
+                    }
+                })
+                .collect();
+            let window: Vec<(f64, f64)> = (window_start..periods.len())
+                .filter_map(|t| ys[t].map(|y| ((t - window_start) as f64, y)))
+                .collect();
+            let summary = trend::summarize(&window);
+            let total = disclosure::publish(cells[window_start..].iter().copied().sum(), min_count);
+            Series {
+                key: request.by.iter().map(|d| d.as_str()).zip(key).collect(),
+                points,
+                summary: Summary {
+                    total: total.count(),
+                    total_suppressed: total.is_suppressed(),
+                    mann_kendall: summary.map(|s| MannKendallView {
+                        s: s.mann_kendall.s,
+                        z: s.mann_kendall.z,
+                        p: s.mann_kendall.p,
+                    }),
+                    theil_sen_slope: summary.map(|s| s.theil_sen_slope),
+                    trend: summary.map(|s| s.trend.as_str()),
+                },
+            }
+        })
+        .collect()
+}

@@ -54,22 +54,75 @@ impl<T: DeserializeOwned + Validate + 'static, const LIMIT: usize> FromRequest f
                     "the request body must be application/json".into(),
                 ));
             }
-            if declared.is_some_and(|len| len > limit) {
-                return Err(ApiError::PayloadTooLarge { limit: Some(limit) });
-            }
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk?;
-                if body.len() + chunk.len() > limit {
-                    return Err(ApiError::PayloadTooLarge { limit: Some(limit) });
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = read_limited(&mut payload, declared, limit).await?;
             let value: T = parse(&body)?;
             value
                 .validate()
                 .map_err(|errors| ApiError::Validation(field_errors(&errors)))?;
             Ok(Json(value))
+        })
+    }
+}
+
+/// Reads a whole body, refusing it (413) as soon as it is known to exceed `limit`.
+async fn read_limited(
+    payload: &mut Payload,
+    declared: Option<usize>,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
+    if declared.is_some_and(|len| len > limit) {
+        return Err(ApiError::PayloadTooLarge { limit: Some(limit) });
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit: Some(limit) });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// An upload sent either as JSON or as CSV (`text/csv`), `LIMIT` bytes at most.
+pub enum Upload<const LIMIT: usize> {
+    Json(web::Bytes),
+    Csv(web::Bytes),
+}
+
+impl<const LIMIT: usize> FromRequest for Upload<LIMIT> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let kind = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<mime::Mime>().ok())
+            .and_then(|m| match (m.type_(), m.subtype().as_str()) {
+                (mime::APPLICATION, "json") => Some(true),
+                (mime::TEXT, "csv") => Some(false),
+                _ => None,
+            });
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let is_json = kind.ok_or_else(|| {
+                ApiError::UnsupportedMediaType(
+                    "the request body must be application/json or text/csv".into(),
+                )
+            })?;
+            let body = read_limited(&mut payload, declared, LIMIT).await?;
+            Ok(if is_json {
+                Upload::Json(body)
+            } else {
+                Upload::Csv(body)
+            })
         })
     }
 }

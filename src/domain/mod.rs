@@ -2,7 +2,9 @@
 //! rule that applies to it; queries accept only these, never raw strings.
 
 pub mod identity;
+pub mod intervention;
 pub mod period;
+pub mod population;
 pub mod signal;
 pub mod trend;
 pub mod week;

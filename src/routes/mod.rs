@@ -8,6 +8,8 @@ pub mod auth;
 pub mod exports;
 pub mod fallback;
 pub mod health;
+pub mod interventions;
+pub mod population;
 pub mod signals;
 pub mod trends;
 pub mod users;
@@ -55,7 +57,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(trends::trends)
         .service(trends::alerts)
         .service(exports::signal_counts_csv)
-        .service(exports::signal_counts_json);
+        .service(exports::signal_counts_json)
+        .service(population::replace)
+        .service(population::list)
+        .service(interventions::create)
+        .service(interventions::list)
+        .service(interventions::effect);
 }
 
 /// The `limit` of a paged list: 1–200, 50 when absent.

@@ -105,7 +105,7 @@ pub struct SignalPage {
     pub next_cursor: Option<String>,
 }
 
-fn parse_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
+pub fn parse_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
     let invalid = || ApiError::invalid("cursor", "invalid", "not a cursor from a previous page");
     let (micros, id) = cursor.split_once('_').ok_or_else(invalid)?;
     let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| invalid())?)

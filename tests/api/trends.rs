@@ -507,3 +507,293 @@ async fn the_planted_rise_shows_as_a_rising_trend_and_alarms() {
     }
     assert!(any_alert, "the rising district appears among the alerts");
 }
+
+fn population_rows(app: &TestApp) -> i64 {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        rows: i64,
+    }
+    sql_query("SELECT count(*) AS rows FROM population")
+        .get_result::<Count>(&mut app.db())
+        .unwrap()
+        .rows
+}
+
+async fn put_csv(app: &TestApp, token: &str, body: &str) -> reqwest::Response {
+    app.authed(Method::PUT, "/v1/population", token)
+        .header("content-type", "text/csv")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn population_uploads_give_rates_only_where_every_cell_is_covered() {
+    let (app, coordinator) = app_with_history().await;
+    let year = IsoWeek::of(today()).year();
+    let mut csv = String::from("area,age_band,year,persons\n");
+    for band in ["0-9", "10-12", "13-15", "16-17", "18-20"] {
+        for y in year - 1..=year {
+            csv.push_str(&format!("ostra-ersboda,{band},{y},1000\n"));
+        }
+    }
+    let stored = put_csv(&app, &coordinator, &csv).await;
+    assert_eq!(stored.status(), 200, "{}", stored.text().await.unwrap());
+    let listed: Value = get(&app, "/v1/population", &coordinator)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 10);
+
+    let covered: Value = get(
+        &app,
+        &format!("/v1/trends?area=ostra-ersboda&from={}", week(-8)),
+        &coordinator,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    for point in covered["series"][0]["points"].as_array().unwrap() {
+        match point["count"].as_f64() {
+            Some(count) => assert_eq!(
+                point["rate_per_1000"].as_f64(),
+                Some(count / 5000.0 * 1000.0),
+                "{point}"
+            ),
+            None => assert!(point["rate_per_1000"].is_null()),
+        }
+    }
+    let partial: Value = get(&app, "/v1/trends?area=umea", &coordinator)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        partial["series"][0]["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["rate_per_1000"].is_null()),
+        "13 of Umeå's 14 districts have no population"
+    );
+
+    // Bad uploads are refused whole, naming the line.
+    let before = population_rows(&app);
+    let header = "area,age_band,year,persons\n";
+    let cases: &[(&str, u16, &str, Option<u64>)] = &[
+        ("area,age_band,year\nteg,13-15,2026\n", 422, "persons", None),
+        (
+            &format!("{header}teg,13-15,2026,12\nteg,13-15,2026,-4\n"),
+            422,
+            "persons",
+            Some(3),
+        ),
+        (
+            &format!("{header}teg,13-15,2026,12.5\n"),
+            422,
+            "persons",
+            Some(2),
+        ),
+        (
+            &format!("{header}teg,13-15,1850,12\n"),
+            422,
+            "year",
+            Some(2),
+        ),
+        (
+            &format!("{header}umea,13-15,2026,12\n"),
+            422,
+            "area",
+            Some(2),
+        ),
+        (
+            &format!("{header}edsberg,13-15,2026,12\n"),
+            422,
+            "area",
+            Some(2),
+        ),
+        (
+            &format!("{header}teg,99-100,2026,12\n"),
+            422,
+            "age_band",
+            Some(2),
+        ),
+        (
+            &format!("{header}teg,13-15,2026,12\nteg,13-15,2026,13\n"),
+            422,
+            "area",
+            Some(3),
+        ),
+        (&format!("{header}teg,13-15\n"), 422, "body", Some(2)),
+        (header, 422, "body", None),
+    ];
+    for (body, status, field, line) in cases {
+        let problem = assert_problem(put_csv(&app, &coordinator, body).await, *status).await;
+        assert_eq!(problem["errors"][0]["field"], *field, "{body}: {problem}");
+        assert_eq!(
+            problem["errors"][0]["index"].as_u64(),
+            *line,
+            "{body}: {problem}"
+        );
+    }
+    let json_bad = app
+        .authed(Method::PUT, "/v1/population", &coordinator)
+        .json(
+            &json!({"rows": [{"area": "teg", "age_band": "13-15", "year": 2026, "persons": 1.5}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(json_bad, 422).await;
+    assert_eq!(
+        (
+            problem["errors"][0]["index"].as_u64(),
+            &problem["errors"][0]["field"]
+        ),
+        (Some(0), &json!("persons"))
+    );
+    let xml = app
+        .authed(Method::PUT, "/v1/population", &coordinator)
+        .header("content-type", "application/xml")
+        .body("<rows/>")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(xml, 415).await;
+    assert_eq!(population_rows(&app), before, "nothing was stored");
+    let analyst = app.token_for(Role::Analyst, "umea").await;
+    assert_problem(
+        put_csv(&app, &analyst, &format!("{header}teg,13-15,2026,12\n")).await,
+        403,
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn interventions_are_registered_in_scope_and_their_effect_is_estimated() {
+    let (app, coordinator) = app_with_history().await;
+    let body = json!({"name": "Fältgrupp Ersboda", "area": "ostra-ersboda",
+        "categories": ["recruitment_approach", "digital_recruitment", "drug_handling", "older_contacts"],
+        "age_bands": ["0-9", "10-12", "13-15", "16-17", "18-20"], "level": "selective", "start_week": week(-10)});
+    let created = app
+        .authed(Method::POST, "/v1/interventions", &coordinator)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    assert_eq!(created["area"], "ostra-ersboda");
+    let listed: Value = get(&app, "/v1/interventions", &coordinator)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["items"][0]["id"], created["id"]);
+
+    let effect: Value = get(
+        &app,
+        &format!(
+            "/v1/interventions/{}/effect",
+            created["id"].as_str().unwrap()
+        ),
+        &coordinator,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(effect["outcome"], "estimated", "{effect}");
+    // Weekly counts in one district are small: suppressed weeks are left out.
+    let (pre, post) = (
+        effect["pre_points"].as_u64().unwrap(),
+        effect["post_points"].as_u64().unwrap(),
+    );
+    assert!(
+        (8..=52).contains(&pre) && (4..=10).contains(&post),
+        "{effect}"
+    );
+    let level = &effect["level_change"];
+    assert!(
+        level["ci_low"].as_f64() < level["estimate"].as_f64()
+            && level["estimate"].as_f64() < level["ci_high"].as_f64()
+    );
+    assert!(
+        effect["post_mean"].as_f64().unwrap() > effect["pre_mean"].as_f64().unwrap(),
+        "the planted rise: {effect}"
+    );
+
+    let fresh = app
+        .authed(Method::POST, "/v1/interventions", &coordinator)
+        .json(&json!({"name": "Ny satsning", "area": "teg", "categories": ["weapons"], "age_bands": ["16-17"], "level": "universal", "start_week": week(0)}))
+        .send()
+        .await
+        .unwrap();
+    let fresh: Value = fresh.json().await.unwrap();
+    let effect: Value = get(
+        &app,
+        &format!("/v1/interventions/{}/effect", fresh["id"].as_str().unwrap()),
+        &coordinator,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(effect["outcome"], "insufficient_data");
+    assert!(effect["level_change"].is_null());
+
+    let bad: &[(Value, u16, &str)] = &[
+        (json!({"start_week": week(3)}), 422, "start_week"),
+        (json!({"start_week": "2026-W54"}), 422, "start_week"),
+        (json!({"end_week": week(-20)}), 422, "end_week"),
+        (json!({"categories": ["astrology"]}), 422, "categories"),
+        (json!({"categories": []}), 422, "categories"),
+        (json!({"level": "total"}), 422, "level"),
+        (json!({"area": "atlantis"}), 422, "area"),
+        (json!({"name": ""}), 422, "name"),
+        (json!({"personnummer": "200101012384"}), 422, "personnummer"),
+        (json!({"area": "sollentuna"}), 403, ""),
+    ];
+    for (change, status, field) in bad {
+        let mut sent = body.clone();
+        for (key, value) in change.as_object().unwrap() {
+            sent[key] = value.clone();
+        }
+        let response = app
+            .authed(Method::POST, "/v1/interventions", &coordinator)
+            .json(&sent)
+            .send()
+            .await
+            .unwrap();
+        let problem = assert_problem(response, *status).await;
+        if !field.is_empty() {
+            assert_eq!(problem["errors"][0]["field"], *field, "{change}: {problem}");
+        }
+    }
+    let listed: Value = get(&app, "/v1/interventions", &coordinator)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["items"].as_array().unwrap().len(),
+        2,
+        "no bad request stored anything"
+    );
+
+    let sollentuna = app.token_for(Role::Coordinator, "sollentuna").await;
+    let hidden = get(
+        &app,
+        &format!(
+            "/v1/interventions/{}/effect",
+            created["id"].as_str().unwrap()
+        ),
+        &sollentuna,
+    )
+    .await;
+    assert_problem(hidden, 404).await;
+}

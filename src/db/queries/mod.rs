@@ -6,6 +6,7 @@ pub mod areas;
 pub mod audit;
 pub mod cells;
 pub mod idempotency;
+pub mod interventions;
 pub mod population;
 pub mod sessions;
 pub mod signals;

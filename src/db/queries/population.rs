@@ -93,7 +93,7 @@ pub fn list(
     Ok(diesel::sql_query(
         "SELECT a.code AS area, b.code AS age_band, p.year::int4 AS year, p.persons
            FROM population p JOIN areas a ON a.id = p.area_id JOIN age_bands b ON b.id = p.age_band_id
-          WHERE a.path LIKE $1 || '%' AND ($2::int4 IS NULL OR p.year = $2)
+          WHERE starts_with(a.path, $1) AND ($2::int4 IS NULL OR p.year = $2)
           ORDER BY a.code, b.id, p.year",
     )
     .bind::<Text, _>(scope_path)

@@ -1,0 +1,144 @@
+//! Interventions as coordinators register them: a named preventive programme in an area,
+//! aimed at some categories and age bands, from a start week.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use crate::db::queries::interventions::NewIntervention;
+use crate::domain::identity::in_subtree;
+use crate::domain::signal::Vocabulary;
+use crate::domain::week::IsoWeek;
+use crate::error::{ApiError, FieldError};
+use crate::extract::no_control_chars;
+
+/// The prevention pyramid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PreventionLevel {
+    /// Everyone in the area (e.g. a school programme for all pupils).
+    Universal,
+    /// Groups at raised risk.
+    Selective,
+    /// Individuals already showing signs.
+    Indicated,
+}
+
+impl PreventionLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PreventionLevel::Universal => "universal",
+            PreventionLevel::Selective => "selective",
+            PreventionLevel::Indicated => "indicated",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Fältgrupp Ersboda", "area": "ostra-ersboda", "categories": ["recruitment_approach", "digital_recruitment"],
+    "age_bands": ["13-15", "16-17"], "level": "selective", "start_week": "2026-W20", "end_week": null}))]
+pub struct InterventionInput {
+    /// The programme's name (never a person's).
+    #[validate(length(min = 1, max = 120), custom(function = "no_control_chars"))]
+    pub name: String,
+    /// An area code at any level, inside your own area.
+    pub area: String,
+    #[validate(length(min = 1, max = 50))]
+    pub categories: Vec<String>,
+    #[validate(length(min = 1, max = 20))]
+    pub age_bands: Vec<String>,
+    pub level: PreventionLevel,
+    /// ISO week the intervention started; not in the future.
+    pub start_week: String,
+    pub end_week: Option<String>,
+}
+
+impl InterventionInput {
+    /// Checks codes, area and weeks; an area outside `scope_path` is a 403.
+    pub fn check(
+        &self,
+        vocabulary: &Vocabulary,
+        scope_path: &str,
+        this_week: IsoWeek,
+        created_by: uuid::Uuid,
+    ) -> Result<NewIntervention, ApiError> {
+        let mut errors = Vec::new();
+        let area = vocabulary.areas.get(&self.area);
+        match area {
+            None => errors.push(FieldError::new(
+                "area",
+                "unknown_code",
+                format!("no area has the code {:?}", self.area),
+            )),
+            Some(a) if !in_subtree(scope_path, &a.path) => {
+                return Err(ApiError::Forbidden(format!(
+                    "area {} lies outside your own area",
+                    self.area
+                )));
+            }
+            Some(_) => {}
+        }
+        let mut ids = |field: &str,
+                       codes: &[String],
+                       known: &std::collections::HashMap<
+            String,
+            crate::domain::signal::VocabularyEntry,
+        >| {
+            let mut found: Vec<i16> = Vec::new();
+            for code in codes {
+                match known.get(code).and_then(|e| i16::try_from(e.id).ok()) {
+                    Some(id) if !found.contains(&id) => found.push(id),
+                    Some(_) => {}
+                    None => errors.push(FieldError::new(
+                        field,
+                        "unknown_code",
+                        format!("no {field} has the code {code:?}"),
+                    )),
+                }
+            }
+            found
+        };
+        let category_ids = ids("categories", &self.categories, &vocabulary.categories);
+        let age_band_ids = ids("age_bands", &self.age_bands, &vocabulary.age_bands);
+        let start = IsoWeek::parse(&self.start_week)
+            .map_err(|e| errors.push(FieldError::new("start_week", "invalid_week", e)))
+            .ok();
+        if start.is_some_and(|s| s > this_week) {
+            errors.push(FieldError::new(
+                "start_week",
+                "in_future",
+                format!("{} has not begun", self.start_week),
+            ));
+        }
+        let end = match &self.end_week {
+            None => None,
+            Some(text) => IsoWeek::parse(text)
+                .map_err(|e| errors.push(FieldError::new("end_week", "invalid_week", e)))
+                .ok(),
+        };
+        if let (Some(start), Some(end)) = (start, end)
+            && end < start
+        {
+            errors.push(FieldError::new(
+                "end_week",
+                "before_start",
+                "end_week is before start_week",
+            ));
+        }
+        match (area, start) {
+            (Some(area), Some(start)) if errors.is_empty() => Ok(NewIntervention {
+                id: uuid::Uuid::now_v7(),
+                name: self.name.clone(),
+                area_id: area.id,
+                category_ids,
+                age_band_ids,
+                level: self.level.as_str(),
+                start_week: start.monday(),
+                end_week: end.map(IsoWeek::monday),
+                created_by,
+            }),
+            _ => Err(ApiError::Validation(errors)),
+        }
+    }
+}

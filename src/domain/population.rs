@@ -1,0 +1,311 @@
+//! Population uploads: persons per district, age band and year, as CSV or JSON rows,
+//! checked line by line so a municipality's statistician sees every mistake at once.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use crate::db::queries::population::PopulationRow;
+use crate::domain::identity::in_subtree;
+use crate::domain::signal::Vocabulary;
+use crate::error::{ApiError, FieldError};
+
+/// Most rows one upload may hold (every district × age band for a few years, many times).
+pub const MAX_ROWS: usize = 20_000;
+pub const CSV_COLUMNS: [&str; 4] = ["area", "age_band", "year", "persons"];
+
+/// One row as sent.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"area": "teg", "age_band": "13-15", "year": 2026, "persons": 412}))]
+pub struct PopulationInput {
+    /// A district code.
+    pub area: String,
+    pub age_band: String,
+    /// 2000–2100.
+    pub year: i64,
+    /// Persons living in the district in that age band, 0–10,000,000.
+    pub persons: i64,
+}
+
+/// The JSON form of an upload.
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"rows": [{"area": "teg", "age_band": "13-15", "year": 2026, "persons": 412},
+    {"area": "teg", "age_band": "16-17", "year": 2026, "persons": 288}]}))]
+pub struct PopulationUpload {
+    #[validate(length(min = 1, max = 20000))]
+    pub rows: Vec<PopulationInput>,
+}
+
+/// Reads CSV with the header `area,age_band,year,persons` (any column order). Errors
+/// carry the line number (the header is line 1) in `index`.
+pub fn parse_csv(text: &str) -> Result<Vec<(usize, PopulationInput)>, ApiError> {
+    let mut lines = text
+        .trim_start_matches('\u{feff}')
+        .lines()
+        .enumerate()
+        .map(|(i, line)| (i + 1, line.trim_end_matches('\r')))
+        .filter(|(_, line)| !line.trim().is_empty());
+    let Some((_, header)) = lines.next() else {
+        return Err(ApiError::invalid("body", "empty", "the CSV file is empty"));
+    };
+    let header: Vec<String> = header.split(',').map(unquote).collect();
+    let position = |name: &str| header.iter().position(|h| h == name);
+    let missing: Vec<FieldError> = CSV_COLUMNS
+        .iter()
+        .filter(|c| position(c).is_none())
+        .map(|c| {
+            FieldError::new(
+                *c,
+                "missing_column",
+                format!("the header must name the columns {}", CSV_COLUMNS.join(",")),
+            )
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::Validation(missing));
+    }
+    let columns: Vec<usize> = CSV_COLUMNS.iter().filter_map(|c| position(c)).collect();
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    for (line, text) in lines {
+        if rows.len() + errors.len() >= MAX_ROWS {
+            return Err(ApiError::invalid(
+                "body",
+                "too_many_rows",
+                format!("at most {MAX_ROWS} rows per upload"),
+            ));
+        }
+        let fields: Vec<String> = text.split(',').map(unquote).collect();
+        if fields.len() != header.len() {
+            errors.push(at_line(
+                line,
+                FieldError::new(
+                    "body",
+                    "wrong_field_count",
+                    format!(
+                        "line {line} has {} fields; the header has {}",
+                        fields.len(),
+                        header.len()
+                    ),
+                ),
+            ));
+            continue;
+        }
+        let field = |i: usize| fields[columns[i]].clone();
+        let number = |i: usize, errors: &mut Vec<FieldError>| match field(i).parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                errors.push(at_line(
+                    line,
+                    FieldError::new(
+                        CSV_COLUMNS[i],
+                        "not_an_integer",
+                        format!("line {line}: {} must be a whole number", CSV_COLUMNS[i]),
+                    ),
+                ));
+                None
+            }
+        };
+        let (year, persons) = (number(2, &mut errors), number(3, &mut errors));
+        if let (Some(year), Some(persons)) = (year, persons) {
+            rows.push((
+                line,
+                PopulationInput {
+                    area: field(0),
+                    age_band: field(1),
+                    year,
+                    persons,
+                },
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    if rows.is_empty() {
+        return Err(ApiError::invalid(
+            "body",
+            "empty",
+            "the CSV file has no rows",
+        ));
+    }
+    Ok(rows)
+}
+
+fn unquote(field: &str) -> String {
+    let field = field.trim();
+    field
+        .strip_prefix('"')
+        .and_then(|f| f.strip_suffix('"'))
+        .unwrap_or(field)
+        .to_owned()
+}
+
+fn at_line(line: usize, mut error: FieldError) -> FieldError {
+    error.index = Some(line);
+    error
+}
+
+/// Checks every row against the reference data and the uploader's area; any error
+/// refuses the whole upload. `index` in errors is the CSV line or the JSON row index.
+pub fn check(
+    rows: &[(usize, PopulationInput)],
+    vocabulary: &Vocabulary,
+    scope_path: &str,
+) -> Result<Vec<PopulationRow>, ApiError> {
+    let mut errors = Vec::new();
+    let mut checked = Vec::with_capacity(rows.len());
+    let mut seen = HashSet::new();
+    for (index, row) in rows {
+        let before = errors.len();
+        let mut fail = |field: &str, code: &str, message: String| {
+            errors.push(at_line(*index, FieldError::new(field, code, message)));
+        };
+        let area = match vocabulary.areas.get(&row.area) {
+            None => {
+                fail(
+                    "area",
+                    "unknown_code",
+                    format!("no area has the code {:?}", row.area),
+                );
+                None
+            }
+            Some(a) if !a.is_district => {
+                fail(
+                    "area",
+                    "not_a_district",
+                    format!(
+                        "{} is not a district: population is given per district",
+                        row.area
+                    ),
+                );
+                None
+            }
+            Some(a) if !in_subtree(scope_path, &a.path) => {
+                fail(
+                    "area",
+                    "outside_scope",
+                    format!("{} lies outside your own area", row.area),
+                );
+                None
+            }
+            Some(a) => Some(a.id),
+        };
+        let band = vocabulary.age_bands.get(&row.age_band).map(|b| b.id);
+        if band.is_none() {
+            fail(
+                "age_band",
+                "unknown_code",
+                format!("no age band has the code {:?}", row.age_band),
+            );
+        }
+        if !(2000..=2100).contains(&row.year) {
+            fail(
+                "year",
+                "out_of_range",
+                format!("year {} is not between 2000 and 2100", row.year),
+            );
+        }
+        if !(0..=10_000_000).contains(&row.persons) {
+            fail(
+                "persons",
+                "out_of_range",
+                format!("persons {} is not between 0 and 10,000,000", row.persons),
+            );
+        }
+        if errors.len() > before {
+            continue;
+        }
+        if let (Some(area_id), Some(band)) = (area, band) {
+            if !seen.insert((area_id, band, row.year)) {
+                errors.push(at_line(
+                    *index,
+                    FieldError::new(
+                        "area",
+                        "duplicate",
+                        format!("{} {} {} appears twice", row.area, row.age_band, row.year),
+                    ),
+                ));
+                continue;
+            }
+            checked.push(PopulationRow {
+                area_id,
+                age_band_id: i16::try_from(band).unwrap_or_default(),
+                year: i16::try_from(row.year).unwrap_or_default(),
+                persons: i32::try_from(row.persons).unwrap_or_default(),
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(checked)
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes(
+        result: Result<Vec<(usize, PopulationInput)>, ApiError>,
+    ) -> Vec<(Option<usize>, String, String)> {
+        match result {
+            Err(ApiError::Validation(errors)) => errors
+                .into_iter()
+                .map(|e| (e.index, e.field, e.code))
+                .collect(),
+            other => panic!(
+                "expected a validation error, got {:?}",
+                other.map(|r| r.len())
+            ),
+        }
+    }
+
+    #[test]
+    fn csv_rows_are_read_in_any_column_order_with_a_bom_and_crlf() {
+        let rows =
+            parse_csv("\u{feff}year,persons,area,age_band\r\n2026,412,teg,13-15\r\n\r\n").unwrap();
+        assert_eq!(rows.len(), 1);
+        let (line, row) = &rows[0];
+        assert_eq!(*line, 2);
+        assert_eq!(
+            (
+                row.area.as_str(),
+                row.age_band.as_str(),
+                row.year,
+                row.persons
+            ),
+            ("teg", "13-15", 2026, 412)
+        );
+    }
+
+    #[test]
+    fn a_missing_column_is_named() {
+        assert_eq!(
+            codes(parse_csv("area,age_band,year\nteg,13-15,2026\n")),
+            [(None, "persons".to_owned(), "missing_column".to_owned())]
+        );
+    }
+
+    #[test]
+    fn bad_numbers_are_reported_by_line() {
+        assert_eq!(
+            codes(parse_csv(
+                "area,age_band,year,persons\nteg,13-15,2026,412\nteg,16-17,2026,12.5\nteg,16-17,20x6,3\n"
+            )),
+            [
+                (Some(3), "persons".to_owned(), "not_an_integer".to_owned()),
+                (Some(4), "year".to_owned(), "not_an_integer".to_owned())
+            ]
+        );
+        assert_eq!(
+            codes(parse_csv("area,age_band,year,persons\nteg,13-15\n")),
+            [(Some(2), "body".to_owned(), "wrong_field_count".to_owned())]
+        );
+    }
+}

@@ -92,8 +92,9 @@ INSERT INTO signal_cells_by_area (week, area_id, category_id, age_band_id, n, ke
 SELECT week, area_id, category_id, age_band_id, sum(n), sum(key_sum) FROM signal_cells GROUP BY 1, 2, 3, 4;
 SQL
 load_ms=$(( $(ms) - start ))
-# Statistics and the visibility map, as autovacuum would leave an insert-only table.
-psql -q "$db_url" -c 'VACUUM (ANALYZE) signal_cells' -c 'VACUUM (ANALYZE) signal_cells_by_area'
+# Statistics and the visibility map, as autovacuum would leave an insert-only table; then
+# a checkpoint, so that writing out the load's dirty pages does not overlap the timings.
+psql -q "$db_url" -c 'VACUUM (ANALYZE) signal_cells' -c 'VACUUM (ANALYZE) signal_cells_by_area' -c 'CHECKPOINT'
 read -r cells total by_area cells_size < <(psql -Atq -F' ' "$db_url" -c "
   SELECT count(*), sum(n), (SELECT count(*) FROM signal_cells_by_area),
          pg_size_pretty(pg_total_relation_size('signal_cells')) FROM signal_cells")
@@ -149,8 +150,10 @@ measure() { # token → "p50 p95 max count"
 }
 echo "--- (1) GET /v1/trends by=area period=week $from_week…$to_week: $series series, $points points, $(wc -c < "$work/trends.json") bytes"
 read -r t50 t95 tmax tn < <(measure "$coordinator")
+[ "$tn" = "$requests" ] || { echo "only $tn of $requests trend requests succeeded" >&2; exit 1; }
 echo "coordinator (access token): p50 $t50 ms, p95 $t95 ms, max $tmax ms over $tn requests"
 read -r a50 a95 amax an < <(measure "$analyst")
+[ "$an" = "$requests" ] || { echo "only $an of $requests trend requests succeeded" >&2; exit 1; }
 echo "analyst (API token):        p50 $a50 ms, p95 $a95 ms, max $amax ms over $an requests"
 
 # --- (2) The full-year CSV export, with the service's resident memory sampled every

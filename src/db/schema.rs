@@ -97,10 +97,45 @@ diesel::table! {
 }
 
 diesel::table! {
+    interventions (id) {
+        id -> Uuid,
+        name -> Text,
+        area_id -> Int4,
+        category_ids -> Array<Nullable<Int2>>,
+        age_band_ids -> Array<Nullable<Int2>>,
+        level -> Text,
+        start_week -> Date,
+        end_week -> Nullable<Date>,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     login_throttle (key) {
         key -> Text,
         attempts -> Array<Nullable<Timestamptz>>,
         locked_until -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    population (area_id, age_band_id, year) {
+        area_id -> Int4,
+        age_band_id -> Int2,
+        year -> Int2,
+        persons -> Int4,
+        updated_by -> Uuid,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    quota_usage (user_id, window_start) {
+        user_id -> Uuid,
+        window_start -> Timestamptz,
+        used -> Int4,
+        previous -> Int4,
     }
 }
 
@@ -138,6 +173,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    signal_cells_by_area (week, area_id, category_id, age_band_id) {
+        week -> Date,
+        area_id -> Int4,
+        category_id -> Int2,
+        age_band_id -> Int2,
+        n -> Int8,
+        key_sum -> Int8,
+    }
+}
+
+diesel::table! {
     signals (id) {
         id -> Uuid,
         week -> Date,
@@ -169,12 +215,21 @@ diesel::table! {
 }
 
 diesel::joinable!(idempotency_keys -> users (user_id));
+diesel::joinable!(interventions -> areas (area_id));
+diesel::joinable!(interventions -> users (created_by));
+diesel::joinable!(population -> age_bands (age_band_id));
+diesel::joinable!(population -> areas (area_id));
+diesel::joinable!(population -> users (updated_by));
+diesel::joinable!(quota_usage -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(signal_cells -> age_bands (age_band_id));
 diesel::joinable!(signal_cells -> areas (area_id));
 diesel::joinable!(signal_cells -> arenas (arena_id));
 diesel::joinable!(signal_cells -> categories (category_id));
+diesel::joinable!(signal_cells_by_area -> age_bands (age_band_id));
+diesel::joinable!(signal_cells_by_area -> areas (area_id));
+diesel::joinable!(signal_cells_by_area -> categories (category_id));
 diesel::joinable!(signals -> age_bands (age_band_id));
 diesel::joinable!(signals -> areas (area_id));
 diesel::joinable!(signals -> arenas (arena_id));
@@ -190,10 +245,14 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     categories,
     idempotency_keys,
+    interventions,
     login_throttle,
+    population,
+    quota_usage,
     refresh_tokens,
     sessions,
     signal_cells,
+    signal_cells_by_area,
     signals,
     users,
 );

@@ -109,6 +109,11 @@ fn declare_standard_errors(spec: &mut utoipa::openapi::OpenApi) {
                 ),
                 ("429", "Too many requests; see `Retry-After`"),
             ];
+            if operation.request_body.is_some() {
+                standard.push(("400", "Malformed JSON"));
+                standard.push(("413", "Body too large"));
+                standard.push(("415", "Unsupported content type"));
+            }
             if secured {
                 standard.push(("401", "Missing, invalid, expired or revoked token"));
                 standard.push(("403", "The token lacks the permission this needs"));

@@ -299,3 +299,150 @@ pub fn build(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::domain::signal::{AreaEntry, Vocabulary, VocabularyEntry};
+    use crate::domain::trend::{self, Context, CountParams};
+
+    fn vocabulary() -> Vocabulary {
+        let area = |id, path: &str, is_district| AreaEntry {
+            id,
+            path: path.to_owned(),
+            is_district,
+            active: true,
+        };
+        let entry = |id| VocabularyEntry { id, active: true };
+        Vocabulary {
+            areas: HashMap::from([
+                ("umea".into(), area(1, "/vb/umea/", false)),
+                ("teg".into(), area(2, "/vb/umea/teg/", true)),
+                ("haga".into(), area(3, "/vb/umea/haga/", true)),
+            ]),
+            age_bands: HashMap::from([("13-15".into(), entry(1))]),
+            categories: HashMap::from([("weapons".into(), entry(1)), ("drugs".into(), entry(2))]),
+            arenas: HashMap::from([("school".into(), entry(1))]),
+        }
+    }
+
+    fn request(params: CountParams) -> CountRequest {
+        let vocabulary = vocabulary();
+        trend::parse(
+            &params,
+            &Context {
+                vocabulary: &vocabulary,
+                scope_path: "/vb/umea/",
+                scope_code: "umea",
+                this_week: IsoWeek::parse("2026-W47").unwrap(),
+            },
+        )
+        .unwrap()
+    }
+
+    fn sum(week: &str, area_id: i32, n: i64, key_sum: i64) -> CellSum {
+        CellSum {
+            week: IsoWeek::parse(week).unwrap().monday(),
+            area_id,
+            age_band_id: 0,
+            category_id: 0,
+            arena_id: 0,
+            gender: String::new(),
+            source: String::new(),
+            n,
+            key_sum,
+        }
+    }
+
+    fn counts(series: &Series) -> Vec<Option<i64>> {
+        series.points.iter().map(|p| p.count).collect()
+    }
+
+    #[test]
+    fn every_district_gets_a_series_and_every_period_a_point() {
+        let request = request(CountParams {
+            by: Some("area".into()),
+            from: Some("2026-W44".into()),
+            to: Some("2026-W47".into()),
+            ..CountParams::default()
+        });
+        // 7 signals in teg in W45 with key_sum 0: u = 0, so d = -2 and 5 is published.
+        let series = build(
+            &request,
+            &[sum("2026-W45", 2, 7, 0)],
+            &Population::new(),
+            MinCount::DEFAULT,
+        );
+        let keys: Vec<&str> = series.iter().map(|s| s.key["area"].as_str()).collect();
+        assert_eq!(keys, ["haga", "teg"]);
+        assert_eq!(
+            counts(&series[0]),
+            [Some(0); 4],
+            "periods without signals are true zeros"
+        );
+        assert_eq!(counts(&series[1]), [Some(0), Some(5), Some(0), Some(0)]);
+        let periods: Vec<&str> = series[1].points.iter().map(|p| p.period.as_str()).collect();
+        assert_eq!(periods, ["2026-W44", "2026-W45", "2026-W46", "2026-W47"]);
+        assert_eq!(series[1].summary.total, Some(5));
+    }
+
+    #[test]
+    fn a_month_is_published_as_one_cell_not_as_a_sum_of_published_weeks() {
+        let request = request(CountParams {
+            period: Some("month".into()),
+            from: Some("2026-W45".into()),
+            to: Some("2026-W45".into()),
+            ..CountParams::default()
+        });
+        // November 2026 holds W45–W48. Two weeks of 3 are each below the threshold, but
+        // the month's cell has n = 6 and key_sum = 2^30 (u = 0.5, d = 0): published 6.
+        let weeks = [
+            sum("2026-W45", 2, 3, 1 << 29),
+            sum("2026-W47", 3, 3, 1 << 29),
+        ];
+        let series = build(&request, &weeks, &Population::new(), MinCount::DEFAULT);
+        assert_eq!(series.len(), 1);
+        assert_eq!(counts(&series[0]), [Some(6)]);
+        assert_eq!(series[0].points[0].period, "2026-11");
+    }
+
+    #[test]
+    fn districts_roll_up_to_their_municipality() {
+        let request = request(CountParams {
+            by: Some("area".into()),
+            area_level: Some("municipality".into()),
+            from: Some("2026-W47".into()),
+            to: Some("2026-W47".into()),
+            ..CountParams::default()
+        });
+        let rows = [
+            sum("2026-W47", 2, 4, 1 << 30),
+            sum("2026-W47", 3, 4, 1 << 30),
+        ];
+        let series = build(&request, &rows, &Population::new(), MinCount::DEFAULT);
+        assert_eq!(series.len(), 1);
+        assert_eq!(series[0].key["area"], "umea");
+        // n = 8, key_sum = 2^31 → u = 0 → d = -2 → 6.
+        assert_eq!(counts(&series[0]), [Some(6)]);
+    }
+
+    #[test]
+    fn rates_need_the_population_of_every_district_behind_a_point() {
+        let request = request(CountParams {
+            from: Some("2026-W47".into()),
+            to: Some("2026-W47".into()),
+            ..CountParams::default()
+        });
+        let rows = [sum("2026-W47", 2, 10, 1 << 30)];
+        let mut population = Population::from([((2, 1, 2026), 2000)]);
+        let rate = |population: &Population| {
+            build(&request, &rows, population, MinCount::DEFAULT)[0].points[0].rate_per_1000
+        };
+        assert_eq!(rate(&population), None, "haga's population is unknown");
+        population.insert((3, 1, 2026), 3000);
+        // 10 + d(u = 0.5) = 10 published, over 5,000 persons.
+        assert_eq!(rate(&population), Some(2.0));
+    }
+}

@@ -41,16 +41,21 @@ impl PreventionLevel {
 pub struct InterventionInput {
     /// The programme's name (never a person's).
     #[validate(length(min = 1, max = 120), custom(function = "no_control_chars"))]
+    #[schema(min_length = 1, max_length = 120)]
     pub name: String,
     /// An area code at any level, inside your own area.
     pub area: String,
     #[validate(length(min = 1, max = 50))]
+    #[schema(min_items = 1, max_items = 50)]
     pub categories: Vec<String>,
     #[validate(length(min = 1, max = 20))]
+    #[schema(min_items = 1, max_items = 20)]
     pub age_bands: Vec<String>,
     pub level: PreventionLevel,
     /// ISO week the intervention started; not in the future.
+    #[schema(pattern = "^[0-9]{4}-W[0-9]{2}$")]
     pub start_week: String,
+    #[schema(pattern = "^[0-9]{4}-W[0-9]{2}$")]
     pub end_week: Option<String>,
 }
 

@@ -25,8 +25,10 @@ pub struct PopulationInput {
     pub area: String,
     pub age_band: String,
     /// 2000–2100.
+    #[schema(minimum = 2000, maximum = 2100)]
     pub year: i64,
     /// Persons living in the district in that age band, 0–10,000,000.
+    #[schema(minimum = 0, maximum = 10_000_000)]
     pub persons: i64,
 }
 
@@ -37,6 +39,7 @@ pub struct PopulationInput {
     {"area": "teg", "age_band": "16-17", "year": 2026, "persons": 288}]}))]
 pub struct PopulationUpload {
     #[validate(length(min = 1, max = 20000))]
+    #[schema(min_items = 1, max_items = 20000)]
     pub rows: Vec<PopulationInput>,
 }
 

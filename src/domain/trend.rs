@@ -64,44 +64,150 @@ pub const SOURCES: [&str; 5] = [
     "leisure",
 ];
 
-/// The query string shared by trends and exports; every field is optional.
+/// The query string of `GET /v1/trends`; every field is optional.
 #[derive(Debug, Default, Clone, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct CountParams {
+pub struct TrendParams {
     /// Comma-separated dimensions to key series by: `area`, `age_band`, `category`,
     /// `arena`, `gender`, `source` (none: one series for everything selected).
-    #[param(example = "area")]
+    #[param(
+        example = "area",
+        pattern = "^(area|age_band|category|arena|gender|source)(,(area|age_band|category|arena|gender|source))*$"
+    )]
     pub by: Option<String>,
     /// `week` (default), `month` or `quarter`; a week counts in the month of its Thursday.
-    #[param(example = "week")]
+    #[param(example = "week", pattern = "^(week|month|quarter)$")]
     pub period: Option<String>,
     /// First ISO week (`2025-W48`) or a date in it; widened to the start of its period.
     /// Default: 51 weeks before `to`.
-    #[param(example = "2025-W48")]
+    #[param(
+        example = "2025-W48",
+        pattern = "^[0-9]{4}-(W[0-9]{2}|[0-9]{2}-[0-9]{2})$"
+    )]
     pub from: Option<String>,
     /// Last ISO week or a date in it; widened to the end of its period. Default: this week.
-    #[param(example = "2026-W47")]
+    #[param(
+        example = "2026-W47",
+        pattern = "^[0-9]{4}-(W[0-9]{2}|[0-9]{2}-[0-9]{2})$"
+    )]
     pub to: Option<String>,
     /// Comma-separated area codes at any level (default: your own area).
-    #[param(example = "umea")]
+    #[param(example = "umea", pattern = "^[a-z0-9-]{1,64}(,[a-z0-9-]{1,64})*$")]
     pub area: Option<String>,
     /// Level that `by=area` groups at: `region`, `municipality` or `district` (default).
+    #[param(pattern = "^(region|municipality|district)$")]
     pub area_level: Option<String>,
     /// Comma-separated age band codes.
+    #[param(pattern = "^[a-z0-9_-]{1,64}(,[a-z0-9_-]{1,64})*$")]
     pub age_band: Option<String>,
     /// Comma-separated category codes.
+    #[param(pattern = "^[a-z0-9_-]{1,64}(,[a-z0-9_-]{1,64})*$")]
     pub category: Option<String>,
     /// Comma-separated arena codes.
+    #[param(pattern = "^[a-z0-9_-]{1,64}(,[a-z0-9_-]{1,64})*$")]
     pub arena: Option<String>,
     /// Comma-separated: `girl`, `boy`, `other`, `unspecified`.
+    #[param(pattern = "^(girl|boy|other|unspecified)(,(girl|boy|other|unspecified))*$")]
     pub gender: Option<String>,
     /// Comma-separated reporting roles.
+    #[param(
+        pattern = "^(school|field_worker|police|social_services|leisure)(,(school|field_worker|police|social_services|leisure))*$"
+    )]
     pub source: Option<String>,
-    /// `json` (default) or `csv` (trends only).
+    /// `json` (default) or `csv`.
+    #[param(pattern = "^(json|csv)$")]
     pub format: Option<String>,
-    /// `true` starts CSV output with a byte order mark, for Excel (exports only).
+}
+
+/// The query string of the exports; every field is optional.
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportParams {
+    /// `week` (default), `month` or `quarter`.
+    #[param(example = "month", pattern = "^(week|month|quarter)$")]
+    pub period: Option<String>,
+    /// First ISO week or a date in it (default: 51 weeks before `to`).
+    #[param(
+        example = "2025-W48",
+        pattern = "^[0-9]{4}-(W[0-9]{2}|[0-9]{2}-[0-9]{2})$"
+    )]
+    pub from: Option<String>,
+    /// Last ISO week or a date in it (default: this week).
+    #[param(
+        example = "2026-W47",
+        pattern = "^[0-9]{4}-(W[0-9]{2}|[0-9]{2}-[0-9]{2})$"
+    )]
+    pub to: Option<String>,
+    /// Comma-separated area codes at any level (default: your own area).
+    #[param(example = "umea", pattern = "^[a-z0-9-]{1,64}(,[a-z0-9-]{1,64})*$")]
+    pub area: Option<String>,
+    #[param(pattern = "^[a-z0-9_-]{1,64}(,[a-z0-9_-]{1,64})*$")]
+    pub age_band: Option<String>,
+    #[param(pattern = "^[a-z0-9_-]{1,64}(,[a-z0-9_-]{1,64})*$")]
+    pub category: Option<String>,
+    #[param(pattern = "^[a-z0-9_-]{1,64}(,[a-z0-9_-]{1,64})*$")]
+    pub arena: Option<String>,
+    #[param(pattern = "^(girl|boy|other|unspecified)(,(girl|boy|other|unspecified))*$")]
+    pub gender: Option<String>,
+    #[param(
+        pattern = "^(school|field_worker|police|social_services|leisure)(,(school|field_worker|police|social_services|leisure))*$"
+    )]
+    pub source: Option<String>,
+    /// `true` starts the CSV with a byte order mark, for Excel (CSV only).
     pub bom: Option<bool>,
+}
+
+/// What selects the counts, whichever endpoint asked.
+#[derive(Debug, Default, Clone)]
+pub struct CountParams {
+    pub by: Option<String>,
+    pub period: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub area: Option<String>,
+    pub area_level: Option<String>,
+    pub age_band: Option<String>,
+    pub category: Option<String>,
+    pub arena: Option<String>,
+    pub gender: Option<String>,
+    pub source: Option<String>,
+}
+
+impl From<TrendParams> for CountParams {
+    fn from(p: TrendParams) -> Self {
+        Self {
+            by: p.by,
+            period: p.period,
+            from: p.from,
+            to: p.to,
+            area: p.area,
+            area_level: p.area_level,
+            age_band: p.age_band,
+            category: p.category,
+            arena: p.arena,
+            gender: p.gender,
+            source: p.source,
+        }
+    }
+}
+
+impl From<ExportParams> for CountParams {
+    fn from(p: ExportParams) -> Self {
+        Self {
+            period: p.period,
+            from: p.from,
+            to: p.to,
+            area: p.area,
+            age_band: p.age_band,
+            category: p.category,
+            arena: p.arena,
+            gender: p.gender,
+            source: p.source,
+            ..Self::default()
+        }
+    }
 }
 
 /// The values of one dimension a request covers, as stored ids (codes for text columns)
@@ -289,11 +395,8 @@ pub fn parse(params: &CountParams, cx: &Context<'_>) -> Result<CountRequest, Api
     if let Some(list) = params.by.as_deref().filter(|l| !l.is_empty()) {
         for name in split(list) {
             match Dimension::ALL.iter().find(|d| d.as_str() == name) {
-                Some(d) if by.contains(d) => errors.push(FieldError::new(
-                    "by",
-                    "duplicate",
-                    format!("{name} is named twice"),
-                )),
+                // Naming a dimension twice means the same as naming it once.
+                Some(d) if by.contains(d) => {}
                 Some(d) => by.push(*d),
                 None => errors.push(FieldError::new(
                     "by",

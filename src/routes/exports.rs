@@ -14,7 +14,7 @@ use crate::db::queries::cells::{self, CubeCell};
 use crate::disclosure::{self, Cell, MinCount};
 use crate::domain::period::PeriodKind;
 use crate::domain::signal::CodeNames;
-use crate::domain::trend::{self, CountParams, CountRequest};
+use crate::domain::trend::{self, CountParams, CountRequest, ExportParams};
 use crate::domain::week::IsoWeek;
 use crate::error::{ApiError, Problem};
 use crate::routes::trends::{csv_field, this_week};
@@ -182,20 +182,6 @@ async fn export(
     http: HttpRequest,
     format: Format,
 ) -> Result<HttpResponse, ApiError> {
-    for (name, given) in [
-        ("by", params.by.is_some()),
-        ("format", params.format.is_some()),
-        ("area_level", params.area_level.is_some()),
-        ("bom", format == Format::Json && params.bom.is_some()),
-    ] {
-        if given {
-            return Err(ApiError::invalid(
-                name,
-                "unsupported",
-                format!("{name} does not apply to this export"),
-            ));
-        }
-    }
     let reference = state.vocabulary.current(&state.pool).await?;
     let request = trend::parse(
         &params,
@@ -295,7 +281,7 @@ fn hex(bytes: &[u8]) -> String {
 #[utoipa::path(
     tag = "exports",
     security(("bearer" = [])),
-    params(CountParams),
+    params(ExportParams),
     responses(
         (status = 200, description = "The cube as CSV", content_type = "text/csv", body = String,
          headers(("ETag" = String), ("X-Disclosure-Method" = String), ("X-Disclosure-Min-Count" = u32)),
@@ -308,14 +294,14 @@ fn hex(bytes: &[u8]) -> String {
 pub async fn signal_counts_csv(
     state: web::Data<AppState>,
     reader: Authorized<perm::TrendsRead>,
-    params: web::Query<CountParams>,
+    params: web::Query<ExportParams>,
     http: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let bom = params.bom.unwrap_or(false);
     export(
         state,
         reader,
-        params.into_inner(),
+        params.into_inner().into(),
         http,
         Format::Csv { bom },
     )
@@ -327,7 +313,7 @@ pub async fn signal_counts_csv(
 #[utoipa::path(
     tag = "exports",
     security(("bearer" = [])),
-    params(CountParams),
+    params(ExportParams),
     responses(
         (status = 200, description = "The cube as JSON", body = serde_json::Value,
          headers(("ETag" = String)),
@@ -342,8 +328,22 @@ pub async fn signal_counts_csv(
 pub async fn signal_counts_json(
     state: web::Data<AppState>,
     reader: Authorized<perm::TrendsRead>,
-    params: web::Query<CountParams>,
+    params: web::Query<ExportParams>,
     http: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    export(state, reader, params.into_inner(), http, Format::Json).await
+    if params.bom.is_some() {
+        return Err(ApiError::invalid(
+            "bom",
+            "unsupported",
+            "bom applies to the CSV export only",
+        ));
+    }
+    export(
+        state,
+        reader,
+        params.into_inner().into(),
+        http,
+        Format::Json,
+    )
+    .await
 }

@@ -90,6 +90,7 @@ pub async fn submit_batch(
 #[serde(deny_unknown_fields)]
 pub struct MineParams {
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

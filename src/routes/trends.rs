@@ -9,7 +9,7 @@ use crate::auth::permissions::perm;
 use crate::db::{self, queries};
 use crate::domain::identity::AreaLevel;
 use crate::domain::period::PeriodKind;
-use crate::domain::trend::{self, CountParams, CountRequest, Dimension};
+use crate::domain::trend::{self, CountParams, CountRequest, Dimension, TrendParams};
 use crate::domain::week::IsoWeek;
 use crate::error::{ApiError, Problem};
 use crate::startup::AppState;
@@ -157,7 +157,7 @@ fn trend_csv(request: &CountRequest, series: &[Series]) -> String {
 #[utoipa::path(
     tag = "trends",
     security(("bearer" = [])),
-    params(CountParams),
+    params(TrendParams),
     responses(
         (status = 200, description = "The series", body = TrendReport,
          headers(("X-Disclosure-Method" = String), ("X-Disclosure-Min-Count" = u32))),
@@ -168,16 +168,9 @@ fn trend_csv(request: &CountRequest, series: &[Series]) -> String {
 pub async fn trends(
     state: web::Data<AppState>,
     reader: Authorized<perm::TrendsRead>,
-    params: web::Query<CountParams>,
+    params: web::Query<TrendParams>,
 ) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
-    if params.bom.is_some() {
-        return Err(ApiError::invalid(
-            "bom",
-            "unsupported",
-            "bom applies to exports only",
-        ));
-    }
     let csv = match params.format.as_deref() {
         None | Some("json") => false,
         Some("csv") => true,
@@ -189,7 +182,7 @@ pub async fn trends(
             ));
         }
     };
-    let (request, series) = series_for(&state, &reader, params, this_week(&state)).await?;
+    let (request, series) = series_for(&state, &reader, params.into(), this_week(&state)).await?;
     let disclosure = Disclosure::of(state.settings.min_count());
     let mut response = HttpResponse::Ok();
     response
@@ -223,8 +216,11 @@ pub async fn trends(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AlertParams {
-    /// ISO week to check (default: the current week).
-    #[param(example = "2026-W47")]
+    /// ISO week (or a date in it) to check (default: the current week).
+    #[param(
+        example = "2026-W47",
+        pattern = "^[0-9]{4}-(W[0-9]{2}|[0-9]{2}-[0-9]{2})$"
+    )]
     pub week: Option<String>,
 }
 

@@ -91,6 +91,11 @@ WITH input AS (
    GROUP BY week, area_id, category_id, age_band_id
   ON CONFLICT (week, area_id, category_id, age_band_id)
   DO UPDATE SET n = signal_cells_by_area.n + EXCLUDED.n, key_sum = signal_cells_by_area.key_sum + EXCLUDED.key_sum
+), by_week_area AS (
+  INSERT INTO signal_cells_by_week_area (week, area_id, n, key_sum)
+  SELECT week, area_id, count(*), sum(record_key) FROM ins GROUP BY week, area_id
+  ON CONFLICT (week, area_id)
+  DO UPDATE SET n = signal_cells_by_week_area.n + EXCLUDED.n, key_sum = signal_cells_by_week_area.key_sum + EXCLUDED.key_sum
 )
 SELECT id FROM ins;
 SQL
@@ -145,7 +150,7 @@ batch_p99=$(awk '$1 == "99%" {print $2}' "$work/batch.txt")
 
 rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 stored=$(psql -Atq "$db_url" -c "SELECT count(*) FROM signals")
-cells_ok=$(psql -Atq "$db_url" -c "SELECT (SELECT sum(n) FROM signal_cells) = (SELECT count(*) FROM signals) AND (SELECT sum(n) FROM signal_cells_by_area) = (SELECT count(*) FROM signals)")
+cells_ok=$(psql -Atq "$db_url" -c "SELECT (SELECT sum(n) FROM signal_cells) = (SELECT count(*) FROM signals) AND (SELECT sum(n) FROM signal_cells_by_area) = (SELECT count(*) FROM signals) AND (SELECT sum(n) FROM signal_cells_by_week_area) = (SELECT count(*) FROM signals)")
 echo
 echo "=== intake benchmark, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), ${duration}s per phase"
 awk -v pg="$pg_tps" -v http="$http_rps" 'BEGIN { printf "single: HTTP %.0f/s vs pgbench %.0f/s: ratio %.2f (target >= 0.70)\n", http, pg, http / pg }'

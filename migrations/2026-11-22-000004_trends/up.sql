@@ -46,3 +46,16 @@ CREATE TABLE interventions (
     CHECK (end_week IS NULL OR end_week >= start_week)
 );
 CREATE INDEX interventions_by_area ON interventions (area_id, created_at DESC, id DESC);
+
+-- The cells summed per week and district only: what `by=area` over all categories reads
+-- (one row where signal_cells_by_area has ~65). Kept in step like the table above.
+CREATE TABLE signal_cells_by_week_area (
+    week          DATE NOT NULL,
+    area_id       INTEGER NOT NULL REFERENCES areas (id),
+    n             BIGINT NOT NULL CHECK (n >= 0),
+    key_sum       BIGINT NOT NULL CHECK (key_sum >= 0),
+    PRIMARY KEY (week, area_id)
+);
+
+INSERT INTO signal_cells_by_week_area (week, area_id, n, key_sum)
+SELECT week, area_id, sum(n), sum(key_sum) FROM signal_cells GROUP BY week, area_id;

@@ -184,6 +184,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    signal_cells_by_week_area (week, area_id) {
+        week -> Date,
+        area_id -> Int4,
+        n -> Int8,
+        key_sum -> Int8,
+    }
+}
+
+diesel::table! {
     signals (id) {
         id -> Uuid,
         week -> Date,
@@ -230,6 +239,7 @@ diesel::joinable!(signal_cells -> categories (category_id));
 diesel::joinable!(signal_cells_by_area -> age_bands (age_band_id));
 diesel::joinable!(signal_cells_by_area -> areas (area_id));
 diesel::joinable!(signal_cells_by_area -> categories (category_id));
+diesel::joinable!(signal_cells_by_week_area -> areas (area_id));
 diesel::joinable!(signals -> age_bands (age_band_id));
 diesel::joinable!(signals -> areas (area_id));
 diesel::joinable!(signals -> arenas (arena_id));
@@ -253,6 +263,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     signal_cells,
     signal_cells_by_area,
+    signal_cells_by_week_area,
     signals,
     users,
 );

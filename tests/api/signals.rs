@@ -859,13 +859,22 @@ async fn reporters_page_through_their_own_signals_and_retract_within_the_window(
     );
     let totals = totals(&app);
     assert_eq!(
-        (totals.signals, totals.counted, totals.counted_by_area),
-        (4, 4, 4),
+        (
+            totals.signals,
+            totals.counted,
+            totals.counted_by_area,
+            totals.counted_by_week_area
+        ),
+        (4, 4, 4, 4),
         "the cells were decremented"
     );
     assert_eq!(
-        (totals.key_sums, totals.key_sums_by_area),
-        (totals.record_keys, totals.record_keys)
+        (
+            totals.key_sums,
+            totals.key_sums_by_area,
+            totals.key_sums_by_week_area
+        ),
+        (totals.record_keys, totals.record_keys, totals.record_keys)
     );
 
     // A signal of 10 weeks ago (filed before the window moved on) can no longer be retracted.
@@ -929,6 +938,10 @@ struct Totals {
     counted_by_area: i64,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     key_sums_by_area: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    counted_by_week_area: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    key_sums_by_week_area: i64,
 }
 
 /// Signals stored, the sum of all cells' `n`, and both sides of the key sums, in both
@@ -940,7 +953,9 @@ fn totals(app: &TestApp) -> Totals {
                 (SELECT coalesce(sum(record_key), 0)::bigint FROM signals) AS record_keys,
                 (SELECT coalesce(sum(key_sum), 0)::bigint FROM signal_cells) AS key_sums,
                 (SELECT coalesce(sum(n), 0)::bigint FROM signal_cells_by_area) AS counted_by_area,
-                (SELECT coalesce(sum(key_sum), 0)::bigint FROM signal_cells_by_area) AS key_sums_by_area",
+                (SELECT coalesce(sum(key_sum), 0)::bigint FROM signal_cells_by_area) AS key_sums_by_area,
+                (SELECT coalesce(sum(n), 0)::bigint FROM signal_cells_by_week_area) AS counted_by_week_area,
+                (SELECT coalesce(sum(key_sum), 0)::bigint FROM signal_cells_by_week_area) AS key_sums_by_week_area",
     )
     .get_result(&mut app.db())
     .unwrap()
@@ -983,6 +998,10 @@ async fn concurrent_single_signals_are_each_stored_and_counted_exactly_once() {
     assert_eq!(totals.key_sums, totals.record_keys);
     assert_eq!(
         (totals.counted_by_area, totals.key_sums_by_area),
+        (150, totals.key_sums)
+    );
+    assert_eq!(
+        (totals.counted_by_week_area, totals.key_sums_by_week_area),
         (150, totals.key_sums)
     );
     let metrics = app.get("/metrics").await.text().await.unwrap();

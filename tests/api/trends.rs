@@ -227,6 +227,30 @@ async fn the_same_cell_shows_the_same_number_through_any_query() {
     .unwrap();
     assert_eq!(wide["series"][0]["points"], alone["points"]);
 
+    // The same for the district's total: per district (the coarsest table) and alone
+    // through a filter that needs the full cells.
+    let districts: Value = get(&app, &format!("/v1/trends?by=area&{window}"), &coordinator)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let district = districts["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"]["area"] == "ostra-ersboda")
+        .unwrap();
+    let total: Value = get(
+        &app,
+        &format!("/v1/trends?area=ostra-ersboda&source=school,field_worker,police,social_services,leisure&{window}"),
+        &coordinator,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(district["points"], total["series"][0]["points"]);
+
     // And each number is the cell key method applied to the stored cells.
     for point in alone["points"].as_array().unwrap() {
         let week = IsoWeek::parse(point["period"].as_str().unwrap()).unwrap();

@@ -1,8 +1,9 @@
 //! Reading the aggregate cells: sums of `n` and `key_sum` per week and chosen dimensions.
 //!
-//! Requests that only cut by area, age band and category read `signal_cells_by_area`,
-//! about a twentieth of the rows; the rest read `signal_cells`. Both hold the same sums,
-//! so the choice changes speed, never a published number.
+//! Each request reads the coarsest table that still has the dimensions it cuts by or
+//! filters on: `signal_cells_by_week_area` (area only), `signal_cells_by_area` (area, age
+//! band, category; about a twentieth of the cells) or `signal_cells`. All hold the same
+//! sums, so the choice changes speed, never a published number.
 
 use chrono::NaiveDate;
 use diesel::pg::Pg;
@@ -53,13 +54,14 @@ pub fn sums(
     to: NaiveDate,
 ) -> Result<Vec<CellSum>, ApiError> {
     let grouped = |d: Dimension| group.contains(&d);
-    let narrow = Dimension::ALL.iter().all(|d| {
-        matches!(
-            d,
-            Dimension::Area | Dimension::AgeBand | Dimension::Category
-        ) || (!grouped(*d) && !request.is_filtered(*d))
-    });
-    let table = if narrow {
+    let needs = |dims: &[Dimension]| {
+        Dimension::ALL
+            .iter()
+            .all(|d| dims.contains(d) || (!grouped(*d) && !request.is_filtered(*d)))
+    };
+    let table = if needs(&[Dimension::Area]) {
+        "signal_cells_by_week_area"
+    } else if needs(&[Dimension::Area, Dimension::AgeBand, Dimension::Category]) {
         "signal_cells_by_area"
     } else {
         "signal_cells"

@@ -2,7 +2,7 @@
 //!
 //! Every write keeps them in step inside one statement: inserting a signal adds 1 to
 //! its cell's `n` and its record key to `key_sum`, in `signal_cells` and in the coarser
-//! `signal_cells_by_area`; retracting subtracts both. Cells are
+//! `signal_cells_by_area` and `signal_cells_by_week_area`; retracting subtracts both. Cells are
 //! upserted in key order, so concurrent batches touching the same cells cannot deadlock.
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -120,6 +120,14 @@ pub fn insert(
               ORDER BY week, area_id, category_id, age_band_id
              ON CONFLICT (week, area_id, category_id, age_band_id)
              DO UPDATE SET n = signal_cells_by_area.n + EXCLUDED.n, key_sum = signal_cells_by_area.key_sum + EXCLUDED.key_sum
+         ), by_week_area AS (
+             INSERT INTO signal_cells_by_week_area (week, area_id, n, key_sum)
+             SELECT week, area_id, count(*), sum(record_key)
+               FROM ins
+              GROUP BY week, area_id
+              ORDER BY week, area_id
+             ON CONFLICT (week, area_id)
+             DO UPDATE SET n = signal_cells_by_week_area.n + EXCLUDED.n, key_sum = signal_cells_by_week_area.key_sum + EXCLUDED.key_sum
          )
          SELECT id, week, area_id, age_band_id, category_id, arena_id, gender, source, created_at FROM ins",
     )
@@ -217,11 +225,15 @@ pub fn retract(
                          UPDATE signal_cells c SET n = c.n - 1, key_sum = c.key_sum - gone.record_key
                            FROM gone
                           WHERE (c.week, c.area_id, c.age_band_id, c.category_id, c.arena_id, c.gender, c.source)
-                              = (gone.week, gone.area_id, gone.age_band_id, gone.category_id, gone.arena_id, gone.gender, gone.source))
-                     UPDATE signal_cells_by_area c SET n = c.n - 1, key_sum = c.key_sum - gone.record_key
+                              = (gone.week, gone.area_id, gone.age_band_id, gone.category_id, gone.arena_id, gone.gender, gone.source)),
+                     by_area AS (
+                         UPDATE signal_cells_by_area c SET n = c.n - 1, key_sum = c.key_sum - gone.record_key
+                           FROM gone
+                          WHERE (c.week, c.area_id, c.category_id, c.age_band_id)
+                              = (gone.week, gone.area_id, gone.category_id, gone.age_band_id))
+                     UPDATE signal_cells_by_week_area c SET n = c.n - 1, key_sum = c.key_sum - gone.record_key
                        FROM gone
-                      WHERE (c.week, c.area_id, c.category_id, c.age_band_id)
-                          = (gone.week, gone.area_id, gone.category_id, gone.age_band_id)",
+                      WHERE (c.week, c.area_id) = (gone.week, gone.area_id)",
                 )
                 .bind::<SqlUuid, _>(id)
                 .execute(conn)?;

@@ -14,6 +14,7 @@
 #   bench/trends.sh                           # 52 weeks, ~10 M signals, 300 requests
 #   SIGNALS=1000000 REQUESTS=500 BENCH_DATABASE_URL=postgres://postgres@dbhost:5432/postgres bench/trends.sh
 #   SKIP_BUILD=1 bench/trends.sh              # use target/release/lagesbild as it is
+#   WEEKS=105 SIGNALS=20000000 MEASURE_WEEKS=52 bench/trends.sh   # a year of history too
 #
 # Needs: psql (postgresql-client), curl, jq. The database user must be a superuser (the
 # load turns off foreign-key triggers for its session). Creates and drops `lgb_bench_trends`.
@@ -21,6 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 signals=${SIGNALS:-10000000}   # target total of n over all cells (the actual total is printed)
 weeks=${WEEKS:-52}             # the weeks ending with the current ISO week
+measure_weeks=${MEASURE_WEEKS:-$weeks}  # the window trends and the export ask for
 requests=${REQUESTS:-300}      # measured trend requests per credential (after 20 warm-up)
 admin_url=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 db_name=lgb_bench_trends
@@ -54,7 +56,7 @@ LAGESBILD_ADMIN_PASSWORD=$password "$bin" create-admin --username bench-admin --
 read -r first_monday this_monday from_week to_week < <(psql -Atq -F' ' "$db_url" -c "
   WITH t AS (SELECT date_trunc('week', now() AT TIME ZONE 'Europe/Stockholm')::date AS monday)
   SELECT monday - 7 * ($weeks - 1), monday,
-         to_char(monday - 7 * ($weeks - 1), 'IYYY-\"W\"IW'), to_char(monday, 'IYYY-\"W\"IW') FROM t")
+         to_char(monday - 7 * ($measure_weeks - 1), 'IYYY-\"W\"IW'), to_char(monday, 'IYYY-\"W\"IW') FROM t")
 # Every district × age band × category × arena × gender × source, every week: about a
 # quarter of a million possible cells a week. n = floor(random() * k) with k chosen so
 # that the mean is signals / cells (E[floor(U k)] = sum over j = 1..floor(k) of 1 - j/k,

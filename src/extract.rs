@@ -42,11 +42,7 @@ impl<T: DeserializeOwned + Validate + 'static, const LIMIT: usize> FromRequest f
                 m.type_() == mime::APPLICATION
                     && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
             });
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
+        let declared = declared_length(req);
         let mut payload = payload.take();
         Box::pin(async move {
             if !is_json {
@@ -62,6 +58,14 @@ impl<T: DeserializeOwned + Validate + 'static, const LIMIT: usize> FromRequest f
             Ok(Json(value))
         })
     }
+}
+
+/// The `Content-Length` the client declared, if any.
+fn declared_length(req: &HttpRequest) -> Option<usize> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
 }
 
 /// Reads a whole body, refusing it (413) as soon as it is known to exceed `limit`.
@@ -105,11 +109,7 @@ impl<const LIMIT: usize> FromRequest for Upload<LIMIT> {
                 (mime::TEXT, "csv") => Some(false),
                 _ => None,
             });
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
+        let declared = declared_length(req);
         let mut payload = payload.take();
         Box::pin(async move {
             let is_json = kind.ok_or_else(|| {

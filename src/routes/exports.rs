@@ -14,10 +14,10 @@ use crate::db::queries::cells::{self, CubeCell};
 use crate::disclosure::{self, Cell, MinCount};
 use crate::domain::period::PeriodKind;
 use crate::domain::signal::CodeNames;
-use crate::domain::trend::{self, CountParams, CountRequest, ExportParams};
+use crate::domain::trend::{CountParams, CountRequest, ExportParams};
 use crate::domain::week::IsoWeek;
 use crate::error::{ApiError, Problem};
-use crate::routes::trends::{csv_field, this_week};
+use crate::routes::trends::{csv_field, parse_request, this_week};
 use crate::startup::AppState;
 use crate::trends::Disclosure;
 
@@ -38,18 +38,41 @@ fn period_label(kind: PeriodKind, start: chrono::NaiveDate) -> String {
     }
 }
 
-/// One cube row, published, as CSV or as a JSON object.
+/// Appends `text` as a CSV field (see `csv_field`): codes need no quoting, so the
+/// common case copies without allocating.
+fn push_csv(out: &mut String, text: &str) {
+    if text.starts_with(['=', '+', '-', '@']) || text.contains([',', '"', '\n', '\r']) {
+        out.push_str(&csv_field(text));
+    } else {
+        out.push_str(text);
+    }
+}
+
+/// Appends `text` as a JSON string.
+fn push_json(out: &mut String, text: &str) {
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::Value::from(text).to_string());
+    }
+}
+
+/// One cube row, published, as a CSV line or a JSON object. `period` is the row's
+/// period label (the caller keeps it while consecutive rows share their period).
 fn render(
     row: &CubeCell,
-    kind: PeriodKind,
+    period: &str,
     names: &CodeNames,
     min_count: MinCount,
     format: Format,
     out: &mut String,
 ) {
-    let name = |map: &std::collections::HashMap<i32, String>, id: i32| {
-        map.get(&id).cloned().unwrap_or_default()
-    };
+    use std::fmt::Write;
+    fn name(map: &std::collections::HashMap<i32, String>, id: i32) -> &str {
+        map.get(&id).map_or("", String::as_str)
+    }
     let published = disclosure::publish(
         Cell {
             n: row.n,
@@ -58,35 +81,46 @@ fn render(
         min_count,
     );
     let fields = [
-        period_label(kind, row.period_start),
-        name(&names.areas, row.area_id),
-        name(&names.age_bands, i32::from(row.age_band_id)),
-        name(&names.categories, i32::from(row.category_id)),
-        name(&names.arenas, i32::from(row.arena_id)),
-        row.gender.clone(),
-        row.source.clone(),
+        ("period", period),
+        ("area", name(&names.areas, row.area_id)),
+        (
+            "age_band",
+            name(&names.age_bands, i32::from(row.age_band_id)),
+        ),
+        (
+            "category",
+            name(&names.categories, i32::from(row.category_id)),
+        ),
+        ("arena", name(&names.arenas, i32::from(row.arena_id))),
+        ("gender", row.gender.as_str()),
+        ("source", row.source.as_str()),
     ];
+    let suppressed = published.is_suppressed();
+    // Writing to a String cannot fail.
     match format {
         Format::Csv { .. } => {
-            for field in &fields {
-                out.push_str(&csv_field(field));
+            for (_, field) in fields {
+                push_csv(out, field);
                 out.push(',');
             }
             if let Some(count) = published.count() {
-                out.push_str(&count.to_string());
+                let _ = write!(out, "{count}");
             }
-            out.push_str(if published.is_suppressed() {
-                ",true\n"
-            } else {
-                ",false\n"
-            });
+            out.push_str(if suppressed { ",true\n" } else { ",false\n" });
         }
         Format::Json => {
-            let [period, area, age_band, category, arena, gender, source] = fields;
-            let object = serde_json::json!({"period": period, "area": area, "age_band": age_band,
-                "category": category, "arena": arena, "gender": gender, "source": source,
-                "count": published.count(), "suppressed": published.is_suppressed()});
-            out.push_str(&object.to_string());
+            out.push('{');
+            for (key, field) in fields {
+                let _ = write!(out, "\"{key}\":");
+                push_json(out, field);
+                out.push(',');
+            }
+            match published.count() {
+                Some(count) => {
+                    let _ = write!(out, "\"count\":{count},\"suppressed\":false}}");
+                }
+                None => out.push_str("\"count\":null,\"suppressed\":true}"),
+            }
         }
     }
 }
@@ -129,6 +163,7 @@ fn stream_cube(
             }
             let mut first = true;
             let mut chunk = prefix;
+            let mut label: (Option<chrono::NaiveDate>, String) = (None, String::new());
             loop {
                 let rows = cells::fetch_cube(conn)?;
                 for row in &rows {
@@ -136,14 +171,13 @@ fn stream_cube(
                         chunk.push(',');
                     }
                     first = false;
-                    render(
-                        row,
-                        request.period,
-                        &names.names,
-                        min_count,
-                        format,
-                        &mut chunk,
-                    );
+                    if label.0 != Some(row.period_start) {
+                        label = (
+                            Some(row.period_start),
+                            period_label(request.period, row.period_start),
+                        );
+                    }
+                    render(row, &label.1, &names.names, min_count, format, &mut chunk);
                 }
                 if rows.len() < cells::CUBE_FETCH {
                     if format == Format::Json {
@@ -182,16 +216,7 @@ async fn export(
     http: HttpRequest,
     format: Format,
 ) -> Result<HttpResponse, ApiError> {
-    let reference = state.vocabulary.current(&state.pool).await?;
-    let request = trend::parse(
-        &params,
-        &trend::Context {
-            vocabulary: &reference.vocabulary,
-            scope_path: &reader.area.path,
-            scope_code: &reader.area.code,
-            this_week: this_week(&state),
-        },
-    )?;
+    let (request, reference) = parse_request(&state, &reader, &params, this_week(&state)).await?;
     let min_count = state.settings.min_count();
 
     // The ETag covers the cells' state and everything that shapes the body.

@@ -6,6 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Authorized;
 use crate::auth::permissions::perm;
+use crate::db::vocabulary_cache::Reference;
 use crate::db::{self, queries};
 use crate::domain::identity::AreaLevel;
 use crate::domain::period::PeriodKind;
@@ -30,6 +31,26 @@ pub struct TrendReport {
     pub series: Vec<Series>,
 }
 
+/// Parses `params` against the reference data and `principal`'s area.
+pub async fn parse_request(
+    state: &AppState,
+    principal: &crate::auth::Principal,
+    params: &CountParams,
+    this_week: IsoWeek,
+) -> Result<(CountRequest, std::sync::Arc<Reference>), ApiError> {
+    let reference = state.vocabulary.current(&state.pool).await?;
+    let request = trend::parse(
+        params,
+        &trend::Context {
+            vocabulary: &reference.vocabulary,
+            scope_path: &principal.area.path,
+            scope_code: &principal.area.code,
+            this_week,
+        },
+    )?;
+    Ok((request, reference))
+}
+
 /// Parses `params` for `principal`, reads the cells and the population, and builds the
 /// series: everything trends, alerts and effects share.
 pub async fn series_for(
@@ -38,16 +59,7 @@ pub async fn series_for(
     params: CountParams,
     this_week: IsoWeek,
 ) -> Result<(CountRequest, Vec<Series>), ApiError> {
-    let reference = state.vocabulary.current(&state.pool).await?;
-    let request = trend::parse(
-        &params,
-        &trend::Context {
-            vocabulary: &reference.vocabulary,
-            scope_path: &principal.area.path,
-            scope_code: &principal.area.code,
-            this_week,
-        },
-    )?;
+    let (request, _) = parse_request(state, principal, &params, this_week).await?;
     let min_count = state.settings.min_count();
     db::run(&state.pool, move |conn| {
         let periods = build::extended_periods(&request);

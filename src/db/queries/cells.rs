@@ -44,6 +44,56 @@ fn ids(values: &std::collections::BTreeMap<i32, String>) -> Vec<i16> {
         .collect()
 }
 
+/// The conditions every read of the cells shares: the weeks (`$1`, `$2`), the districts
+/// (`$3`), then one parameter per narrowed dimension, bound by [`bind_selection`].
+fn selection(request: &CountRequest) -> Vec<String> {
+    let mut clauses = vec![
+        "week BETWEEN $1 AND $2".to_owned(),
+        "area_id = ANY($3)".to_owned(),
+    ];
+    for (dimension, column, cast) in FILTERS {
+        if request.is_filtered(dimension) {
+            clauses.push(format!("{column} = ANY(${}::{cast}[])", clauses.len() + 2));
+        }
+    }
+    clauses
+}
+
+/// The narrowable dimensions, in the order their parameters are bound.
+const FILTERS: [(Dimension, &str, &str); 5] = [
+    (Dimension::AgeBand, "age_band_id", "int2"),
+    (Dimension::Category, "category_id", "int2"),
+    (Dimension::Arena, "arena_id", "int2"),
+    (Dimension::Gender, "gender", "text"),
+    (Dimension::Source, "source", "text"),
+];
+
+fn bind_selection<'a>(
+    query: BoxedSqlQuery<'a, Pg, diesel::query_builder::SqlQuery>,
+    request: &CountRequest,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> BoxedSqlQuery<'a, Pg, diesel::query_builder::SqlQuery> {
+    let mut query = query
+        .bind::<Date, _>(from)
+        .bind::<Date, _>(to)
+        .bind::<Array<Int4>, _>(request.districts.keys().copied().collect::<Vec<_>>());
+    for (dimension, _, _) in FILTERS {
+        if !request.is_filtered(dimension) {
+            continue;
+        }
+        query = match dimension {
+            Dimension::AgeBand => query.bind::<Array<Int2>, _>(ids(&request.age_bands.values)),
+            Dimension::Category => query.bind::<Array<Int2>, _>(ids(&request.categories.values)),
+            Dimension::Arena => query.bind::<Array<Int2>, _>(ids(&request.arenas.values)),
+            Dimension::Gender => query.bind::<Array<Text>, _>(request.genders.clone()),
+            Dimension::Source => query.bind::<Array<Text>, _>(request.sources.clone()),
+            Dimension::Area => query,
+        };
+    }
+    query
+}
+
 /// Sums per week from `from` to `to` (Mondays, inclusive) over the cells `request`
 /// selects, grouped by the week, the districts and `group` (besides area).
 pub fn sums(
@@ -96,52 +146,13 @@ pub fn sums(
     .filter_map(|(name, on)| on.then_some(name))
     .collect();
 
-    let mut filters = vec![
-        "week BETWEEN $1 AND $2".to_owned(),
-        "area_id = ANY($3)".to_owned(),
-    ];
-    let mut next = 4;
-    let mut filter = |column: &str, cast: &str| {
-        filters.push(format!("{column} = ANY(${next}::{cast}[])"));
-        next += 1;
-    };
-    let small_filters = [
-        (Dimension::AgeBand, "age_band_id", &request.age_bands),
-        (Dimension::Category, "category_id", &request.categories),
-        (Dimension::Arena, "arena_id", &request.arenas),
-    ];
-    for (d, name, _) in &small_filters {
-        if request.is_filtered(*d) {
-            filter(name, "int2");
-        }
-    }
-    for (d, name) in [(Dimension::Gender, "gender"), (Dimension::Source, "source")] {
-        if request.is_filtered(d) {
-            filter(name, "text");
-        }
-    }
     let sql = format!(
         "SELECT {}, sum(n)::int8 AS n, sum(key_sum)::int8 AS key_sum FROM {table} WHERE {} GROUP BY {}",
         select.join(", "),
-        filters.join(" AND "),
+        selection(request).join(" AND "),
         group_by.join(", ")
     );
-    let mut query: BoxedSqlQuery<'_, Pg, _> = diesel::sql_query(sql)
-        .into_boxed()
-        .bind::<Date, _>(from)
-        .bind::<Date, _>(to)
-        .bind::<Array<Int4>, _>(request.districts.keys().copied().collect::<Vec<_>>());
-    for (d, _, choice) in small_filters {
-        if request.is_filtered(d) {
-            query = query.bind::<Array<Int2>, _>(ids(&choice.values));
-        }
-    }
-    if request.genders_filtered {
-        query = query.bind::<Array<Text>, _>(request.genders.clone());
-    }
-    if request.sources_filtered {
-        query = query.bind::<Array<Text>, _>(request.sources.clone());
-    }
+    let query = bind_selection(diesel::sql_query(sql).into_boxed(), request, from, to);
     Ok(query.load(conn)?)
 }
 
@@ -228,28 +239,9 @@ pub fn open_cube(
     } else {
         ("sum(n)::int8", "sum(key_sum)::int8")
     };
-    let mut filters = vec![
-        "week BETWEEN $1 AND $2".to_owned(),
-        "area_id = ANY($3)".to_owned(),
-        "n > 0".to_owned(),
-    ];
-    let mut next = 4;
-    for (d, column) in [
-        (Dimension::AgeBand, "age_band_id"),
-        (Dimension::Category, "category_id"),
-        (Dimension::Arena, "arena_id"),
-    ] {
-        if request.is_filtered(d) {
-            filters.push(format!("{column} = ANY(${next}::int2[])"));
-            next += 1;
-        }
-    }
-    for (d, column) in [(Dimension::Gender, "gender"), (Dimension::Source, "source")] {
-        if request.is_filtered(d) {
-            filters.push(format!("{column} = ANY(${next}::text[])"));
-            next += 1;
-        }
-    }
+    let mut filters = selection(request);
+    // Cells whose signals were all retracted carry nothing to publish.
+    filters.push("n > 0".to_owned());
     let sql = format!(
         "DECLARE cube NO SCROLL CURSOR FOR
          SELECT {start} AS period_start, {dims}, {n} AS n, {key_sum} AS key_sum
@@ -257,26 +249,7 @@ pub fn open_cube(
           ORDER BY 1, {dims}",
         filters.join(" AND ")
     );
-    let mut query: BoxedSqlQuery<'_, Pg, _> = diesel::sql_query(sql)
-        .into_boxed()
-        .bind::<Date, _>(from)
-        .bind::<Date, _>(to)
-        .bind::<Array<Int4>, _>(request.districts.keys().copied().collect::<Vec<_>>());
-    for (d, choice) in [
-        (Dimension::AgeBand, &request.age_bands),
-        (Dimension::Category, &request.categories),
-        (Dimension::Arena, &request.arenas),
-    ] {
-        if request.is_filtered(d) {
-            query = query.bind::<Array<Int2>, _>(ids(&choice.values));
-        }
-    }
-    if request.genders_filtered {
-        query = query.bind::<Array<Text>, _>(request.genders.clone());
-    }
-    if request.sources_filtered {
-        query = query.bind::<Array<Text>, _>(request.sources.clone());
-    }
+    let query = bind_selection(diesel::sql_query(sql).into_boxed(), request, from, to);
     query.execute(conn)?;
     Ok(())
 }

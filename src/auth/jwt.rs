@@ -67,6 +67,8 @@ pub struct JwtKeys {
     current: Key,
     previous: Option<Key>,
     validation: Validation,
+    /// A digest of the current key, from which other server secrets are derived.
+    root: [u8; 32],
 }
 
 impl JwtKeys {
@@ -82,7 +84,18 @@ impl JwtKeys {
             current: Key::new(current)?,
             previous: previous.map(Key::new).transpose()?,
             validation,
+            root: Sha256::digest(current).into(),
         })
+    }
+
+    /// A secret for `purpose`, derived from the signing key: the same on every instance
+    /// that shares the key, and useless for signing tokens.
+    pub fn derived_secret(&self, purpose: &str) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        hasher.update(purpose.as_bytes());
+        hasher.update([0]);
+        hasher.update(self.root);
+        hasher.finalize().into()
     }
 
     /// Reads configured keys, or generates one on first use and keeps it in

@@ -12,8 +12,9 @@
 //!
 //! Every submitter is answered only after the statement holding its signal committed,
 //! and each signal is in exactly one statement, so an acknowledged signal is counted
-//! exactly once. When a group fails for a reason other than the database being away,
-//! its signals are retried one by one, so that one bad signal cannot fail its neighbours.
+//! exactly once. When PostgreSQL refuses a group for the data in it (so it certainly
+//! rolled back), its signals are stored one by one, so that one bad signal cannot fail
+//! its neighbours; any other failure is answered 503, since the group may have committed.
 
 use std::collections::HashMap;
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
@@ -114,37 +115,62 @@ fn next_group(receiver: &Receiver<Pending>) -> Option<Vec<Pending>> {
     Some(group)
 }
 
+/// Whether PostgreSQL refused the statement because of the data in it: then it rolled
+/// back for certain, and storing the signals one by one cannot store any of them twice.
+/// Any other failure (a lost connection, say) may have come after the COMMIT.
+fn refused_for_its_data(err: &diesel::result::Error) -> bool {
+    use diesel::result::DatabaseErrorKind as Kind;
+    matches!(
+        err,
+        diesel::result::Error::DatabaseError(
+            Kind::UniqueViolation
+                | Kind::ForeignKeyViolation
+                | Kind::NotNullViolation
+                | Kind::CheckViolation,
+            _
+        )
+    )
+}
+
 fn commit(pool: &DbPool, quota: Quota, group: Vec<Pending>) {
     let signals: Vec<NewSignal> = group.iter().map(|p| p.signal).collect();
-    let result = pool
-        .get()
-        .map_err(ApiError::from)
-        .and_then(|mut conn| store(&mut conn, quota, &signals));
-    match result {
+    let mut conn = match pool.get() {
+        Ok(conn) => conn,
+        Err(err) => return answer_all(group, &ApiError::from(err)),
+    };
+    match store(&mut conn, quota, &signals) {
         Ok(outcomes) => {
             for (pending, outcome) in group.into_iter().zip(outcomes) {
                 // A submitter that went away no longer needs its answer; its signal is stored.
                 let _ = pending.reply.send(Ok(outcome));
             }
         }
-        Err(ApiError::Unavailable { reason }) => {
-            for pending in group {
-                let _ = pending.reply.send(Err(ApiError::Unavailable {
-                    reason: reason.clone(),
-                }));
-            }
-        }
-        Err(err) if group.len() > 1 => {
-            tracing::warn!(error = %err, size = group.len(), "group insert failed; storing one by one");
+        Err(err) if group.len() > 1 && refused_for_its_data(&err) => {
+            drop(conn);
+            tracing::warn!(error = %err, size = group.len(), "group insert refused; storing one by one");
             for pending in group {
                 commit(pool, quota, vec![pending]);
             }
         }
-        Err(err) => {
-            if let Some(pending) = group.into_iter().next() {
-                let _ = pending.reply.send(Err(err));
-            }
-        }
+        Err(err) => answer_all(group, &ApiError::from(err)),
+    }
+}
+
+/// Gives every submitter of the group the same failure.
+fn answer_all(group: Vec<Pending>, err: &ApiError) {
+    tracing::warn!(error = %err, size = group.len(), "group commit failed");
+    let shared = || match err {
+        ApiError::Unavailable { reason } => ApiError::Unavailable {
+            reason: reason.clone(),
+        },
+        ApiError::Validation(errors) => ApiError::Validation(errors.clone()),
+        _ => ApiError::Unavailable {
+            reason: "the signal may not have been stored; send it again with an Idempotency-Key"
+                .into(),
+        },
+    };
+    for pending in group {
+        let _ = pending.reply.send(Err(shared()));
     }
 }
 
@@ -153,7 +179,7 @@ fn store(
     conn: &mut diesel::PgConnection,
     quota: Quota,
     signals: &[NewSignal],
-) -> Result<Vec<Submitted>, ApiError> {
+) -> Result<Vec<Submitted>, diesel::result::Error> {
     let mut stored: HashMap<Uuid, StoredSignal> =
         signals::insert(conn, quota, Admit::EachInTurn, signals)?
             .into_iter()

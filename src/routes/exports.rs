@@ -226,7 +226,10 @@ async fn export(
         cells::state_digest(conn, &districts, from, to)
     })
     .await?;
+    // Keyed with a server secret: the digest holds sums of the cells, which must not be
+    // recoverable by hashing guesses offline.
     let mut hasher = Sha256::new();
+    hasher.update(state.jwt.derived_secret("export etag"));
     hasher.update(digest.as_bytes());
     hasher.update(format!("|{}|{min_count:?}|", http.query_string()).as_bytes());
     hasher.update(match format {

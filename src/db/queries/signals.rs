@@ -75,12 +75,12 @@ pub fn insert(
     quota: Quota,
     admit: Admit,
     signals: &[NewSignal],
-) -> Result<Vec<StoredSignal>, ApiError> {
+) -> Result<Vec<StoredSignal>, diesel::result::Error> {
     // One array per column: the statement's text does not grow with the group.
     fn column<T>(signals: &[NewSignal], f: impl Fn(&NewSignal) -> T) -> Vec<T> {
         signals.iter().map(f).collect()
     }
-    Ok(diesel::sql_query(
+    diesel::sql_query(
         "WITH input AS (
              SELECT s.*, row_number() OVER (PARTITION BY s.submitted_by ORDER BY s.position) AS turn
                FROM unnest($4::uuid[], $5::uuid[], $6::text[], $7::date[], $8::int4[], $9::int2[], $10::int2[], $11::int2[], $12::text[], $13::int4[])
@@ -144,7 +144,7 @@ pub fn insert(
     .bind::<Array<Int2>, _>(column(signals, |s| s.signal.arena_id))
     .bind::<Array<Text>, _>(column(signals, |s| Gender::db_value(s.signal.gender)))
     .bind::<Array<Int4>, _>(column(signals, |s| s.record_key))
-    .load(conn)?)
+    .load(conn)
 }
 
 impl Quota {

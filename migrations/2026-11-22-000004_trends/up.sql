@@ -1,5 +1,9 @@
 -- Trends, population and interventions (issue 5).
 
+-- The coarse tables below are filled from signal_cells and must equal it: no signal may
+-- be stored (by an older instance still running) between the copy and the commit.
+LOCK TABLE signal_cells IN SHARE MODE;
+
 -- The cells summed over arena, gender and source: the shape of most trend and alert
 -- queries (area × category × age band per week) in about a twentieth of the rows.
 -- Every statement that changes signal_cells changes this table in step, so any roll-up

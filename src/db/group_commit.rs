@@ -152,7 +152,40 @@ fn commit(pool: &DbPool, quota: Quota, group: Vec<Pending>) {
                 commit(pool, quota, vec![pending]);
             }
         }
-        Err(err) => answer_all(group, &ApiError::from(err)),
+        Err(err) => {
+            drop(conn);
+            settle(pool, group, &ApiError::from(err));
+        }
+    }
+}
+
+/// After a failure that may have come after the COMMIT (a lost connection, say), asks
+/// the database which of the group's signals it holds: those are answered as stored, the
+/// others 503, so that a plain resend cannot store a signal twice.
+fn settle(pool: &DbPool, group: Vec<Pending>, err: &ApiError) {
+    let ids: Vec<Uuid> = group.iter().map(|p| p.signal.id).collect();
+    let found = pool
+        .get()
+        .map_err(ApiError::from)
+        .and_then(|mut conn| signals::stored(&mut conn, &ids));
+    let Ok(found) = found else {
+        return answer_all(group, err);
+    };
+    let mut found: HashMap<Uuid, StoredSignal> = found.into_iter().map(|s| (s.id, s)).collect();
+    let mut missing = Vec::new();
+    for pending in group {
+        match found.remove(&pending.signal.id) {
+            Some(row) => {
+                let _ = pending.reply.send(Ok(Submitted::Stored(row)));
+            }
+            None => missing.push(pending),
+        }
+    }
+    if !missing.is_empty() {
+        answer_all(
+            missing,
+            &ApiError::unavailable("the signal was not stored; send it again"),
+        );
     }
 }
 

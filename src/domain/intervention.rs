@@ -106,8 +106,8 @@ impl InterventionInput {
         };
         let category_ids = ids("categories", &self.categories, &vocabulary.categories);
         let age_band_ids = ids("age_bands", &self.age_bands, &vocabulary.age_bands);
-        let start = IsoWeek::parse(&self.start_week)
-            .map_err(|e| errors.push(FieldError::new("start_week", "invalid_week", e)))
+        let start = crate::domain::trend::parse_week("start_week", &self.start_week)
+            .map_err(|e| errors.push(e))
             .ok();
         if start.is_some_and(|s| s > this_week) {
             errors.push(FieldError::new(
@@ -118,8 +118,8 @@ impl InterventionInput {
         }
         let end = match &self.end_week {
             None => None,
-            Some(text) => IsoWeek::parse(text)
-                .map_err(|e| errors.push(FieldError::new("end_week", "invalid_week", e)))
+            Some(text) => crate::domain::trend::parse_week("end_week", text)
+                .map_err(|e| errors.push(e))
                 .ok(),
         };
         if let (Some(start), Some(end)) = (start, end)

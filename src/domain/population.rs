@@ -56,6 +56,13 @@ pub fn parse_csv(text: &str) -> Result<Vec<(usize, PopulationInput)>, ApiError> 
         return Err(ApiError::invalid("body", "empty", "the CSV file is empty"));
     };
     let header: Vec<String> = header.split(',').map(unquote).collect();
+    if header.len() > 16 {
+        return Err(ApiError::invalid(
+            "body",
+            "too_many_columns",
+            "the header has more than 16 columns; expected area,age_band,year,persons",
+        ));
+    }
     let position = |name: &str| header.iter().position(|h| h == name);
     let missing: Vec<FieldError> = CSV_COLUMNS
         .iter()

@@ -16,6 +16,10 @@ use crate::error::{ApiError, FieldError};
 pub const MAX_SERIES: usize = 1000;
 /// Most periods one trend request may span (ten years of weeks).
 pub const MAX_PERIODS: usize = 520;
+/// Most points (series × periods) one request may return: bounds its time and memory.
+pub const MAX_POINTS: usize = 100_000;
+/// The years a week may be asked for in.
+pub const YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
 
 /// A dimension of the cells that series can be keyed by and filtered on.
 #[derive(
@@ -298,20 +302,29 @@ fn split(list: &str) -> Vec<&str> {
     list.split(',').map(str::trim).collect()
 }
 
-/// A week given as `2026-W47` or as a date inside it.
+/// A week given as `2026-W47` or as a date inside it, in the years 2000–2100.
 pub fn parse_week(field: &str, text: &str) -> Result<IsoWeek, FieldError> {
-    if text.contains("-W") {
-        return IsoWeek::parse(text).map_err(|e| FieldError::new(field, "invalid_week", e));
+    let week = if text.contains("-W") {
+        IsoWeek::parse(text).map_err(|e| FieldError::new(field, "invalid_week", e))?
+    } else {
+        chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .map(IsoWeek::of)
+            .map_err(|_| {
+                FieldError::new(
+                    field,
+                    "invalid_week",
+                    format!("not an ISO week (2026-W47) or a date (2026-11-22): {text:?}"),
+                )
+            })?
+    };
+    if !YEARS.contains(&week.year()) {
+        return Err(FieldError::new(
+            field,
+            "out_of_range",
+            format!("{text} is not between 2000 and 2100"),
+        ));
     }
-    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map(IsoWeek::of)
-        .map_err(|_| {
-            FieldError::new(
-                field,
-                "invalid_week",
-                format!("not an ISO week (2026-W47) or a date (2026-11-22): {text:?}"),
-            )
-        })
+    Ok(week)
 }
 
 fn code_choice(
@@ -561,6 +574,17 @@ pub fn parse(params: &CountParams, cx: &Context<'_>) -> Result<CountRequest, Api
             "too_many_series",
             format!(
                 "{series} series asked for; at most {MAX_SERIES}: filter or use fewer dimensions"
+            ),
+        ));
+    }
+    let points = series * request.periods.len();
+    if points > MAX_POINTS {
+        return Err(ApiError::invalid(
+            "by",
+            "too_many_points",
+            format!(
+                "{series} series × {} periods is {points} points; at most {MAX_POINTS}: narrow from and to, or use fewer dimensions",
+                request.periods.len()
             ),
         ));
     }

@@ -219,23 +219,20 @@ async fn export(
     let (request, reference) = parse_request(&state, &reader, &params, this_week(&state)).await?;
     let min_count = state.settings.min_count();
 
-    // The ETag covers the cells' state and everything that shapes the body.
-    let districts: Vec<i32> = request.districts.keys().copied().collect();
-    let (from, to) = (request.first_week().monday(), request.last_week().monday());
-    let digest = crate::db::run(&state.pool, move |conn| {
-        cells::state_digest(conn, &districts, from, to)
-    })
-    .await?;
-    // Keyed with a server secret: the digest holds sums of the cells, which must not be
-    // recoverable by hashing guesses offline.
+    // The ETag is a digest of exactly what the body would publish, so it changes only
+    // when a published value does: a change inside a suppressed cell must not show.
+    let etag_request = request.clone();
     let mut hasher = Sha256::new();
     hasher.update(state.jwt.derived_secret("export etag"));
-    hasher.update(digest.as_bytes());
     hasher.update(format!("|{}|{min_count:?}|", http.query_string()).as_bytes());
     hasher.update(match format {
         Format::Csv { bom } => format!("csv{bom}"),
         Format::Json => "json".into(),
     });
+    let hasher = crate::db::run(&state.pool, move |conn| {
+        published_digest(conn, &etag_request, min_count, hasher)
+    })
+    .await?;
     let etag = format!("\"{}\"", hex(&hasher.finalize()[..16]));
     let matches = http
         .headers()
@@ -246,8 +243,11 @@ async fn export(
                 .any(|tag| tag.trim() == etag || tag.trim() == "*")
         });
     if matches {
+        let disclosure = Disclosure::of(min_count);
         return Ok(HttpResponse::NotModified()
             .insert_header((header::ETAG, etag))
+            .insert_header(("X-Disclosure-Method", disclosure.method))
+            .insert_header(("X-Disclosure-Min-Count", disclosure.min_count.to_string()))
             .finish());
     }
 
@@ -296,6 +296,52 @@ async fn export(
             ),
         ))
         .streaming(body))
+}
+
+/// Feeds every row the export would publish, as published, into `hasher`.
+fn published_digest(
+    conn: &mut diesel::PgConnection,
+    request: &CountRequest,
+    min_count: MinCount,
+    mut hasher: Sha256,
+) -> Result<Sha256, ApiError> {
+    conn.transaction(|conn| {
+        cells::open_cube(
+            conn,
+            request,
+            request.first_week().monday(),
+            request.last_week().monday(),
+        )?;
+        loop {
+            let rows = cells::fetch_cube(conn)?;
+            for row in &rows {
+                let published = disclosure::publish(
+                    Cell {
+                        n: row.n,
+                        key_sum: row.key_sum,
+                    },
+                    min_count,
+                );
+                hasher.update(
+                    format!(
+                        "{}/{}/{}/{}/{}/{}/{}/{:?}\n",
+                        row.period_start,
+                        row.area_id,
+                        row.age_band_id,
+                        row.category_id,
+                        row.arena_id,
+                        row.gender,
+                        row.source,
+                        published.count()
+                    )
+                    .as_bytes(),
+                );
+            }
+            if rows.len() < cells::CUBE_FETCH {
+                return Ok(hasher);
+            }
+        }
+    })
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -61,27 +61,25 @@ pub async fn series_for(
 ) -> Result<(CountRequest, Vec<Series>), ApiError> {
     let (request, _) = parse_request(state, principal, &params, this_week).await?;
     let min_count = state.settings.min_count();
-    db::run(&state.pool, move |conn| {
-        let periods = build::extended_periods(&request);
-        let (Some(first), Some(last)) = (periods.first(), periods.last()) else {
-            return Ok((request, Vec::new()));
-        };
-        let group: Vec<Dimension> = request.by.clone();
-        let sums = queries::cells::sums(
-            conn,
-            &request,
-            &group,
-            first.first_week().monday(),
-            last.last_week().monday(),
-        )?;
+    let periods = build::extended_periods(&request);
+    let (Some(first), Some(last)) = (periods.first(), periods.last()) else {
+        return Ok((request, Vec::new()));
+    };
+    let (from, to) = (first.first_week().monday(), last.last_week().monday());
+    let (request, sums, population) = db::run(&state.pool, move |conn| {
+        let sums = queries::cells::sums(conn, &request, &request.by, from, to)?;
         let districts: Vec<i32> = request.districts.keys().copied().collect();
-        let years = request.periods.first().zip(request.periods.last());
-        let population = match years {
+        let population = match request.periods.first().zip(request.periods.last()) {
             Some((a, b)) => {
                 queries::population::for_districts(conn, &districts, a.year(), b.year())?
             }
             None => Default::default(),
         };
+        Ok((request, sums, population))
+    })
+    .await?;
+    // The indicators are CPU work: done after the connection went back to the pool.
+    crate::blocking::run(move || {
         let series = build::build(&request, &sums, &population, min_count);
         Ok((request, series))
     })

@@ -365,6 +365,9 @@ async fn bad_trend_parameters_are_refused_naming_the_parameter() {
         ("from=2026-W60", 422, "from"),
         ("from=2025-W53", 422, "from"),
         ("to=2026-13-01", 422, "to"),
+        ("to=%2B262142-12-31", 422, "to"),
+        ("from=1999-12-31", 422, "from"),
+        ("by=age_band,category,arena&from=2023-W01", 422, "by"),
         ("from=2026-W40&to=2026-W30", 422, "from"),
         ("from=2000-W01&to=2026-W01", 422, "from"),
         ("category=nope", 422, "category"),
@@ -403,6 +406,11 @@ async fn bad_trend_parameters_are_refused_naming_the_parameter() {
             field
         );
     }
+    let response = get(&app, "/v1/alerts?week=-262143-01-10", &coordinator).await;
+    assert_eq!(
+        assert_problem(response, 422).await["errors"][0]["field"],
+        "week"
+    );
     let response = get(&app, "/v1/alerts?week=2026-W99", &coordinator).await;
     assert_eq!(
         assert_problem(response, 422).await["errors"][0]["field"],
@@ -819,4 +827,54 @@ async fn interventions_are_registered_in_scope_and_their_effect_is_estimated() {
     )
     .await;
     assert_problem(hidden, 404).await;
+}
+
+#[actix_web::test]
+async fn the_export_etag_changes_only_when_a_published_value_does() {
+    let app = TestApp::spawn().await;
+    let school = app.token_for(Role::School, "umea").await;
+    let coordinator = app.token_for(Role::Coordinator, "umea").await;
+    let send = |n: usize| {
+        let (app, school) = (&app, &school);
+        async move {
+            for _ in 0..n {
+                let status = app
+                    .authed(Method::POST, "/v1/signals", school)
+                    .json(&json!({"area": "teg", "age_band": "13-15", "category": "weapons", "arena": "school", "observed_week": week(0)}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status();
+                assert_eq!(status, 201);
+            }
+        }
+    };
+    let export = |etag: Option<String>| {
+        let (app, coordinator) = (&app, &coordinator);
+        async move {
+            let mut request = app.authed(Method::GET, "/v1/exports/signal-counts.csv", coordinator);
+            if let Some(etag) = etag {
+                request = request.header("if-none-match", etag);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+            (status, etag, response.text().await.unwrap())
+        }
+    };
+    send(1).await;
+    let (_, first, body) = export(None).await;
+    assert!(body.ends_with(",true\n"), "one signal: suppressed\n{body}");
+    send(1).await;
+    let (status, same, _) = export(Some(first.clone())).await;
+    assert_eq!(
+        (status, &same),
+        (304, &first),
+        "n = 2 is still suppressed: nothing visible changed"
+    );
+    send(6).await;
+    let (status, changed, body) = export(Some(first.clone())).await;
+    assert_eq!(status, 200, "n = 8 is published (8 ± 2 ≥ 5)");
+    assert_ne!(changed, first);
+    assert!(body.ends_with(",false\n"), "{body}");
 }

@@ -156,35 +156,6 @@ pub fn sums(
     Ok(query.load(conn)?)
 }
 
-/// A fingerprint of every cell from `from` to `to` in `districts`: it changes whenever a
-/// signal is stored or retracted there, and so serves as an export's `ETag`.
-pub fn state_digest(
-    conn: &mut PgConnection,
-    districts: &[i32],
-    from: NaiveDate,
-    to: NaiveDate,
-) -> Result<String, ApiError> {
-    #[derive(QueryableByName)]
-    struct Digest {
-        #[diesel(sql_type = Text)]
-        digest: String,
-    }
-    // Every change moves `n` and `key_sum` of one row of the coarse table, which the
-    // order-free sum of row hashes picks up.
-    let digest: Digest = diesel::sql_query(
-        "SELECT count(*) || '-' || coalesce(sum(n), 0) || '-' ||
-                coalesce(sum(hashtextextended(week || '/' || area_id || '/' || category_id || '/' || age_band_id
-                                              || '/' || n || '/' || key_sum, 0)::numeric), 0) AS digest
-           FROM signal_cells_by_area
-          WHERE week BETWEEN $1 AND $2 AND area_id = ANY($3)",
-    )
-    .bind::<Date, _>(from)
-    .bind::<Date, _>(to)
-    .bind::<Array<Int4>, _>(districts)
-    .get_result(conn)?;
-    Ok(digest.digest)
-}
-
 /// One cell of the full cube, summed over the weeks of a period.
 #[derive(Debug, Clone, QueryableByName)]
 pub struct CubeCell {

@@ -92,7 +92,8 @@ pub fn insert(
              -- statement, so `used - previous` is what this statement was granted.
              INSERT INTO quota_usage AS q (user_id, window_start, used, previous)
              SELECT submitted_by, to_timestamp((floor(extract(epoch FROM now()) / $1) * $1)::float8),
-                    least($2, count(*)), 0
+                    -- All or none: a group larger than the whole quota gets nothing.
+                    CASE WHEN $3 AND count(*) > $2 THEN 0 ELSE least($2, count(*)) END, 0
                FROM input GROUP BY submitted_by ORDER BY submitted_by
              ON CONFLICT (user_id, window_start) DO UPDATE
                 SET previous = q.used, used = least($2, q.used + EXCLUDED.used)
@@ -165,6 +166,16 @@ pub fn purge_quota_counters(conn: &mut PgConnection, quota: Quota) -> Result<usi
     )
     .bind::<Integer, _>(i32::try_from(quota.window_secs).unwrap_or(i32::MAX))
     .execute(conn)?)
+}
+
+/// Those of `ids` that are stored.
+pub fn stored(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<StoredSignal>, ApiError> {
+    Ok(diesel::sql_query(
+        "SELECT id, week, area_id, age_band_id, category_id, arena_id, gender, source, created_at
+           FROM signals WHERE id = ANY($1)",
+    )
+    .bind::<Array<SqlUuid>, _>(ids)
+    .load(conn)?)
 }
 
 /// The submitter's signals, newest first, after the cursor `(created_at, id)`.

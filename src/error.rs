@@ -290,6 +290,11 @@ impl From<diesel::result::Error> for ApiError {
             E::DatabaseError(_, ref info) if is_server_going_away(info.message()) => {
                 Self::unavailable("the database is restarting")
             }
+            // Concurrent writes to the same cells locked them in opposite orders; the
+            // statement rolled back and can simply be sent again.
+            E::DatabaseError(_, ref info) if info.message().contains("deadlock detected") => {
+                Self::unavailable("a concurrent write got in the way")
+            }
             other => Self::internal(other),
         }
     }

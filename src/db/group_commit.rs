@@ -12,9 +12,10 @@
 //!
 //! Every submitter is answered only after the statement holding its signal committed,
 //! and each signal is in exactly one statement, so an acknowledged signal is counted
-//! exactly once. When PostgreSQL refuses a group for the data in it (so it certainly
-//! rolled back), its signals are stored one by one, so that one bad signal cannot fail
-//! its neighbours; any other failure is answered 503, since the group may have committed.
+//! exactly once. When PostgreSQL refuses a group (so it certainly rolled back), its
+//! signals are stored one by one, so that one bad signal cannot fail its neighbours.
+//! After any other failure the group may have committed: the database is asked which of
+//! its signals it holds, and only the others are answered 503.
 
 use std::collections::HashMap;
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
@@ -115,21 +116,26 @@ fn next_group(receiver: &Receiver<Pending>) -> Option<Vec<Pending>> {
     Some(group)
 }
 
-/// Whether PostgreSQL refused the statement because of the data in it: then it rolled
-/// back for certain, and storing the signals one by one cannot store any of them twice.
-/// Any other failure (a lost connection, say) may have come after the COMMIT.
-fn refused_for_its_data(err: &diesel::result::Error) -> bool {
+/// Whether PostgreSQL refused the statement (for the data in it, or because a
+/// concurrent write locked the same cells in another order): then it rolled back for
+/// certain, and storing the signals one by one cannot store any of them twice. Any other
+/// failure (a lost connection, say) may have come after the COMMIT.
+fn certainly_rolled_back(err: &diesel::result::Error) -> bool {
     use diesel::result::DatabaseErrorKind as Kind;
-    matches!(
-        err,
+    match err {
         diesel::result::Error::DatabaseError(
             Kind::UniqueViolation
-                | Kind::ForeignKeyViolation
-                | Kind::NotNullViolation
-                | Kind::CheckViolation,
-            _
-        )
-    )
+            | Kind::ForeignKeyViolation
+            | Kind::NotNullViolation
+            | Kind::CheckViolation
+            | Kind::SerializationFailure,
+            _,
+        ) => true,
+        diesel::result::Error::DatabaseError(_, info) => {
+            info.message().contains("deadlock detected")
+        }
+        _ => false,
+    }
 }
 
 fn commit(pool: &DbPool, quota: Quota, group: Vec<Pending>) {
@@ -145,7 +151,7 @@ fn commit(pool: &DbPool, quota: Quota, group: Vec<Pending>) {
                 let _ = pending.reply.send(Ok(outcome));
             }
         }
-        Err(err) if group.len() > 1 && refused_for_its_data(&err) => {
+        Err(err) if group.len() > 1 && certainly_rolled_back(&err) => {
             drop(conn);
             tracing::warn!(error = %err, size = group.len(), "group insert refused; storing one by one");
             for pending in group {

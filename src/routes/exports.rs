@@ -312,8 +312,11 @@ fn published_digest(
             request.first_week().monday(),
             request.last_week().monday(),
         )?;
+        // One fixed-layout record per row, hashed in large blocks: no text formatting.
+        let mut block = Vec::with_capacity(cells::CUBE_FETCH * 48);
         loop {
             let rows = cells::fetch_cube(conn)?;
+            block.clear();
             for row in &rows {
                 let published = disclosure::publish(
                     Cell {
@@ -322,21 +325,20 @@ fn published_digest(
                     },
                     min_count,
                 );
-                hasher.update(
-                    format!(
-                        "{}/{}/{}/{}/{}/{}/{}/{:?}\n",
-                        row.period_start,
-                        row.area_id,
-                        row.age_band_id,
-                        row.category_id,
-                        row.arena_id,
-                        row.gender,
-                        row.source,
-                        published.count()
-                    )
-                    .as_bytes(),
+                block.extend_from_slice(
+                    &chrono::Datelike::num_days_from_ce(&row.period_start).to_le_bytes(),
                 );
+                block.extend_from_slice(&row.area_id.to_le_bytes());
+                block.extend_from_slice(&row.age_band_id.to_le_bytes());
+                block.extend_from_slice(&row.category_id.to_le_bytes());
+                block.extend_from_slice(&row.arena_id.to_le_bytes());
+                for text in [&row.gender, &row.source] {
+                    block.extend_from_slice(text.as_bytes());
+                    block.push(0);
+                }
+                block.extend_from_slice(&published.count().unwrap_or(-1).to_le_bytes());
             }
+            hasher.update(&block);
             if rows.len() < cells::CUBE_FETCH {
                 return Ok(hasher);
             }

@@ -172,11 +172,16 @@ kill "$sampler"; wait "$sampler" 2>/dev/null || true; sampler=''
 [ "$ecode" = 200 ] || { echo "GET /v1/exports/signal-counts.csv -> $ecode: $(curl -s "$export_url" -H "authorization: Bearer $coordinator" | head -c 2000)" >&2; exit 1; }
 rss_peak=$(sort -n "$work/rss.txt" | tail -1)
 samples=$(wc -l < "$work/rss.txt")
-lines=$(curl -fs "$export_url" -H "authorization: Bearer $coordinator" | wc -l)
+lines=$(curl -fs -D "$work/headers" "$export_url" -H "authorization: Bearer $coordinator" | wc -l)
+# A nightly refresh that finds nothing changed: If-None-Match with the ETag just given.
+etag=$(awk 'tolower($1) == "etag:" {print $2}' "$work/headers" | tr -d '\r')
+read -r ncode ntotal < <(curl -s -o /dev/null -w '%{http_code} %{time_total}\n' "$export_url" \
+  -H "authorization: Bearer $coordinator" -H "if-none-match: $etag")
 echo "--- (2) GET /v1/exports/signal-counts.csv $from_week…$to_week"
 echo "HTTP $ecode, first byte after ${efirst}s, done after ${etotal}s, $esize bytes, $(( lines - 1 )) rows (+ header)" \
      "(expected $umea_rows: every stored Umeå cell)"
 echo "RSS before $(( rss_before / 1024 )) MB, peak during $(( rss_peak / 1024 )) MB over $samples samples"
+echo "unchanged refresh (If-None-Match): HTTP $ncode in ${ntotal}s"
 
 verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v < t) ? "met" : "NOT met" }'; }
 growth=$(( (rss_peak - rss_before) / 1024 ))
@@ -186,6 +191,6 @@ echo "=== trends benchmark, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), $weeks 
 echo "data:    $total signals in $cells cells + $by_area by-area rows, loaded in $(( load_ms / 1000 )) s; Umeå $umea_total signals in $umea_rows cells"
 echo "trends:  p50 $t50 ms, p95 $t95 ms (target p95 < 50 ms: $(verdict "$t95" 50)); $series series × $(( points / series )) weeks"
 echo "         with an analyst API token: p50 $a50 ms, p95 $a95 ms ($(verdict "$a95" 50))"
-echo "export:  $(( lines - 1 )) rows, $(( esize / 1048576 )) MB in ${etotal} s (target < 2 s: $(verdict "$etotal" 2))"
+echo "export:  $(( lines - 1 )) rows, $(( esize / 1048576 )) MB in ${etotal} s (target < 2 s: $(verdict "$etotal" 2)); unchanged refresh: HTTP $ncode in ${ntotal} s"
 echo "memory:  RSS ${rss_before:+$(( rss_before / 1024 ))} MB before, $(( rss_peak / 1024 )) MB peak during the export: +$growth MB" \
      "(target flat, taken as < 16 MB: $(verdict "$growth" 16)); peak resident overall $(( hwm_kb / 1024 )) MB"

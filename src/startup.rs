@@ -29,6 +29,8 @@ pub struct AppState {
     pub pool: DbPool,
     /// Reference data for checking signals; see `db::vocabulary_cache`.
     pub vocabulary: std::sync::Arc<crate::db::vocabulary_cache::VocabularyCache>,
+    /// Export ETags already computed; see `routes::exports`.
+    pub export_tags: std::sync::Arc<crate::routes::exports::TagCache>,
     /// Stores single signals in shared statements; see `db::group_commit`.
     pub committer: crate::db::group_commit::GroupCommitter,
     pub jwt: JwtKeys,
@@ -72,6 +74,7 @@ impl Application {
         let state = web::Data::new(AppState {
             pool,
             committer,
+            export_tags: Default::default(),
             vocabulary: Default::default(),
             jwt,
             metrics,

@@ -221,7 +221,9 @@ async fn export(
 
     // The ETag is a digest of exactly what the body would publish, so it changes only
     // when a published value does: a change inside a suppressed cell must not show.
-    let etag_request = request.clone();
+    // Computing it reads every cell, so it is remembered per query and raw state of the
+    // cells (a cheap fingerprint that never leaves the server): an unchanged export is
+    // answered from the cache.
     let mut hasher = Sha256::new();
     hasher.update(state.jwt.derived_secret("export etag"));
     hasher.update(format!("|{}|{min_count:?}|", http.query_string()).as_bytes());
@@ -229,11 +231,28 @@ async fn export(
         Format::Csv { bom } => format!("csv{bom}"),
         Format::Json => "json".into(),
     });
-    let hasher = crate::db::run(&state.pool, move |conn| {
-        published_digest(conn, &etag_request, min_count, hasher)
+    let etag_request = request.clone();
+    let tags = std::sync::Arc::clone(&state.export_tags);
+    let etag = crate::db::run(&state.pool, move |conn| {
+        let districts: Vec<i32> = etag_request.districts.keys().copied().collect();
+        let fingerprint = cells::state_fingerprint(
+            conn,
+            &districts,
+            etag_request.first_week().monday(),
+            etag_request.last_week().monday(),
+        )?;
+        let mut key = hasher.clone();
+        key.update(fingerprint.as_bytes());
+        let key: [u8; 32] = key.finalize().into();
+        if let Some(tag) = tags.get(&key) {
+            return Ok(tag);
+        }
+        let digest = published_digest(conn, &etag_request, min_count, hasher)?;
+        let tag = format!("\"{}\"", hex(&digest.finalize()[..16]));
+        tags.put(key, tag.clone());
+        Ok(tag)
     })
     .await?;
-    let etag = format!("\"{}\"", hex(&hasher.finalize()[..16]));
     let matches = http
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -344,6 +363,28 @@ fn published_digest(
             }
         }
     })
+}
+
+/// Export ETags already computed, by query and raw state of the cells.
+#[derive(Default)]
+pub struct TagCache(std::sync::Mutex<std::collections::HashMap<[u8; 32], String>>);
+
+impl TagCache {
+    /// Enough for every BI query of a municipality; beyond it the cache starts over.
+    const CAPACITY: usize = 1024;
+
+    fn get(&self, key: &[u8; 32]) -> Option<String> {
+        self.0.lock().ok()?.get(key).cloned()
+    }
+
+    fn put(&self, key: [u8; 32], tag: String) {
+        if let Ok(mut tags) = self.0.lock() {
+            if tags.len() >= Self::CAPACITY {
+                tags.clear();
+            }
+            tags.insert(key, tag);
+        }
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

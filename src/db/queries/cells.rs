@@ -156,6 +156,36 @@ pub fn sums(
     Ok(query.load(conn)?)
 }
 
+/// A fingerprint of the raw state of every cell from `from` to `to` in `districts`: it
+/// changes whenever a signal is stored or retracted there. Only ever a cache key inside
+/// the server: it follows raw counts, so it must never be sent to a client.
+pub fn state_fingerprint(
+    conn: &mut PgConnection,
+    districts: &[i32],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<String, ApiError> {
+    #[derive(QueryableByName)]
+    struct Fingerprint {
+        #[diesel(sql_type = Text)]
+        value: String,
+    }
+    // Every change moves `n` and `key_sum` of one row of the coarse table, which the
+    // order-free sum of row hashes picks up.
+    let fingerprint: Fingerprint = diesel::sql_query(
+        "SELECT count(*) || '-' || coalesce(sum(n), 0) || '-' ||
+                coalesce(sum(hashtextextended(week || '/' || area_id || '/' || category_id || '/' || age_band_id
+                                              || '/' || n || '/' || key_sum, 0)::numeric), 0) AS value
+           FROM signal_cells_by_area
+          WHERE week BETWEEN $1 AND $2 AND area_id = ANY($3)",
+    )
+    .bind::<Date, _>(from)
+    .bind::<Date, _>(to)
+    .bind::<Array<Int4>, _>(districts)
+    .get_result(conn)?;
+    Ok(fingerprint.value)
+}
+
 /// One cell of the full cube, summed over the weeks of a period.
 #[derive(Debug, Clone, QueryableByName)]
 pub struct CubeCell {

@@ -120,11 +120,7 @@ async fn no_response_publishes_a_count_between_one_and_the_threshold() {
         "the history has small cells to protect"
     );
 
-    let alerts: Value = get(&app, "/v1/alerts", &coordinator)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let alerts: Value = app.get_json("/v1/alerts", &coordinator).await;
     let mut found = Vec::new();
     counts(&alerts, &mut found);
     found.push(Some(0)); // there may be no alarm this week
@@ -145,11 +141,9 @@ async fn no_response_publishes_a_count_between_one_and_the_threshold() {
         "the cube has suppressed cells"
     );
     assert_nothing_below_threshold("export", &exported);
-    let export: Value = get(&app, "/v1/exports/signal-counts.json", &coordinator)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let export: Value = app
+        .get_json("/v1/exports/signal-counts.json", &coordinator)
+        .await;
     let mut found = Vec::new();
     counts(&export, &mut found);
     assert_nothing_below_threshold("JSON export", &found);
@@ -182,15 +176,12 @@ fn cell_key(n: i64, key_sum: i64) -> Option<i64> {
 async fn the_same_cell_shows_the_same_number_through_any_query() {
     let (app, coordinator) = app_with_history().await;
     let window = format!("from={}&to={}", week(-30), week(0));
-    let table: Value = get(
-        &app,
-        &format!("/v1/trends?by=area,category&{window}"),
-        &coordinator,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let table: Value = app
+        .get_json(
+            &format!("/v1/trends?by=area,category&{window}"),
+            &coordinator,
+        )
+        .await;
     let row = table["series"]
         .as_array()
         .unwrap()
@@ -198,15 +189,12 @@ async fn the_same_cell_shows_the_same_number_through_any_query() {
         .find(|s| s["key"] == json!({"area": "ostra-ersboda", "category": "drug_handling"}))
         .unwrap()
         .clone();
-    let alone: Value = get(
-        &app,
-        &format!("/v1/trends?area=ostra-ersboda&category=drug_handling&{window}"),
-        &coordinator,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let alone: Value = app
+        .get_json(
+            &format!("/v1/trends?area=ostra-ersboda&category=drug_handling&{window}"),
+            &coordinator,
+        )
+        .await;
     let alone = &alone["series"][0];
     assert_eq!(
         row["points"], alone["points"],
@@ -216,39 +204,21 @@ async fn the_same_cell_shows_the_same_number_through_any_query() {
 
     // The full table (signal_cells) and the coarse one agree: ask through a filter that
     // forces the wide table, covering every gender.
-    let wide: Value = get(
-        &app,
-        &format!("/v1/trends?area=ostra-ersboda&category=drug_handling&gender=girl,boy,other,unspecified&{window}"),
-        &coordinator,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let wide: Value = app.get_json(&format!("/v1/trends?area=ostra-ersboda&category=drug_handling&gender=girl,boy,other,unspecified&{window}"), &coordinator).await;
     assert_eq!(wide["series"][0]["points"], alone["points"]);
 
     // The same for the district's total: per district (the coarsest table) and alone
     // through a filter that needs the full cells.
-    let districts: Value = get(&app, &format!("/v1/trends?by=area&{window}"), &coordinator)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let districts: Value = app
+        .get_json(&format!("/v1/trends?by=area&{window}"), &coordinator)
+        .await;
     let district = districts["series"]
         .as_array()
         .unwrap()
         .iter()
         .find(|s| s["key"]["area"] == "ostra-ersboda")
         .unwrap();
-    let total: Value = get(
-        &app,
-        &format!("/v1/trends?area=ostra-ersboda&source=school,field_worker,police,social_services,leisure&{window}"),
-        &coordinator,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let total: Value = app.get_json(&format!("/v1/trends?area=ostra-ersboda&source=school,field_worker,police,social_services,leisure&{window}"), &coordinator).await;
     assert_eq!(district["points"], total["series"][0]["points"]);
 
     // And each number is the cell key method applied to the stored cells.
@@ -286,11 +256,9 @@ async fn a_small_cell_is_suppressed_and_its_value_shows_nowhere() {
         assert_eq!(status, 201);
     }
     let coordinator = app.token_for(Role::Coordinator, "umea").await;
-    let body: Value = get(&app, "/v1/trends?area=teg&category=weapons", &coordinator)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let body: Value = app
+        .get_json("/v1/trends?area=teg&category=weapons", &coordinator)
+        .await;
     let series = &body["series"][0];
     let last = series["points"].as_array().unwrap().last().unwrap();
     assert_eq!(last["period"], week(0));
@@ -449,15 +417,9 @@ async fn exports_stream_the_cube_and_answer_304_until_a_cell_changes() {
     assert_eq!(again.status(), 304);
     assert!(again.text().await.unwrap().is_empty());
 
-    let json: Value = get(
-        &app,
-        "/v1/exports/signal-counts.json?period=week",
-        &coordinator,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let json: Value = app
+        .get_json("/v1/exports/signal-counts.json?period=week", &coordinator)
+        .await;
     assert_eq!(
         json["rows"].as_array().unwrap().len(),
         rows,
@@ -488,15 +450,12 @@ async fn exports_stream_the_cube_and_answer_304_until_a_cell_changes() {
 #[actix_web::test]
 async fn the_planted_rise_shows_as_a_rising_trend_and_alarms() {
     let (app, coordinator) = app_with_history().await;
-    let body: Value = get(
-        &app,
-        &format!("/v1/trends?by=area&from={}&to={}", week(-25), week(0)),
-        &coordinator,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let body: Value = app
+        .get_json(
+            &format!("/v1/trends?by=area&from={}&to={}", week(-25), week(0)),
+            &coordinator,
+        )
+        .await;
     let series = body["series"].as_array().unwrap();
     assert_eq!(series.len(), 14, "one series per Umeå district");
     let rising = series
@@ -519,15 +478,9 @@ async fn the_planted_rise_shows_as_a_rising_trend_and_alarms() {
 
     let mut any_alert = false;
     for offset in -9..=0 {
-        let alerts: Value = get(
-            &app,
-            &format!("/v1/alerts?week={}", week(offset)),
-            &coordinator,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+        let alerts: Value = app
+            .get_json(&format!("/v1/alerts?week={}", week(offset)), &coordinator)
+            .await;
         let list = alerts["alerts"].as_array().unwrap();
         let c3: Vec<f64> = list
             .iter()
@@ -572,22 +525,15 @@ async fn population_uploads_give_rates_only_where_every_cell_is_covered() {
     }
     let stored = put_csv(&app, &coordinator, &csv).await;
     assert_eq!(stored.status(), 200, "{}", stored.text().await.unwrap());
-    let listed: Value = get(&app, "/v1/population", &coordinator)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = app.get_json("/v1/population", &coordinator).await;
     assert_eq!(listed.as_array().unwrap().len(), 10);
 
-    let covered: Value = get(
-        &app,
-        &format!("/v1/trends?area=ostra-ersboda&from={}", week(-8)),
-        &coordinator,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let covered: Value = app
+        .get_json(
+            &format!("/v1/trends?area=ostra-ersboda&from={}", week(-8)),
+            &coordinator,
+        )
+        .await;
     for point in covered["series"][0]["points"].as_array().unwrap() {
         match point["count"].as_f64() {
             Some(count) => assert_eq!(
@@ -598,11 +544,7 @@ async fn population_uploads_give_rates_only_where_every_cell_is_covered() {
             None => assert!(point["rate_per_1000"].is_null()),
         }
     }
-    let partial: Value = get(&app, "/v1/trends?area=umea", &coordinator)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let partial: Value = app.get_json("/v1/trends?area=umea", &coordinator).await;
     assert!(
         partial["series"][0]["points"]
             .as_array()
@@ -719,25 +661,18 @@ async fn interventions_are_registered_in_scope_and_their_effect_is_estimated() {
     assert_eq!(created.status(), 201);
     let created: Value = created.json().await.unwrap();
     assert_eq!(created["area"], "ostra-ersboda");
-    let listed: Value = get(&app, "/v1/interventions", &coordinator)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = app.get_json("/v1/interventions", &coordinator).await;
     assert_eq!(listed["items"][0]["id"], created["id"]);
 
-    let effect: Value = get(
-        &app,
-        &format!(
-            "/v1/interventions/{}/effect",
-            created["id"].as_str().unwrap()
-        ),
-        &coordinator,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let effect: Value = app
+        .get_json(
+            &format!(
+                "/v1/interventions/{}/effect",
+                created["id"].as_str().unwrap()
+            ),
+            &coordinator,
+        )
+        .await;
     assert_eq!(effect["outcome"], "estimated", "{effect}");
     // Weekly counts in one district are small: suppressed weeks are left out.
     let (pre, post) = (
@@ -765,15 +700,12 @@ async fn interventions_are_registered_in_scope_and_their_effect_is_estimated() {
         .await
         .unwrap();
     let fresh: Value = fresh.json().await.unwrap();
-    let effect: Value = get(
-        &app,
-        &format!("/v1/interventions/{}/effect", fresh["id"].as_str().unwrap()),
-        &coordinator,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let effect: Value = app
+        .get_json(
+            &format!("/v1/interventions/{}/effect", fresh["id"].as_str().unwrap()),
+            &coordinator,
+        )
+        .await;
     assert_eq!(effect["outcome"], "insufficient_data");
     assert!(effect["level_change"].is_null());
 
@@ -805,11 +737,7 @@ async fn interventions_are_registered_in_scope_and_their_effect_is_estimated() {
             assert_eq!(problem["errors"][0]["field"], *field, "{change}: {problem}");
         }
     }
-    let listed: Value = get(&app, "/v1/interventions", &coordinator)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = app.get_json("/v1/interventions", &coordinator).await;
     assert_eq!(
         listed["items"].as_array().unwrap().len(),
         2,

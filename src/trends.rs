@@ -160,17 +160,15 @@ fn row_key(request: &CountRequest, row: &CellSum) -> Option<Vec<String>> {
 }
 
 /// The cells of every series (outer) and extended period (inner).
-pub fn cells_by_series(
+fn cells_by_series(
     request: &CountRequest,
-    periods: &[Period],
+    period_index: &HashMap<Period, usize>,
     sums: &[CellSum],
 ) -> (Vec<Vec<String>>, Vec<Vec<Cell>>) {
     let keys = series_keys(request);
     let position: HashMap<&Vec<String>, usize> =
         keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
-    let period_index: HashMap<Period, usize> =
-        periods.iter().enumerate().map(|(i, p)| (*p, i)).collect();
-    let mut cells = vec![vec![Cell::default(); periods.len()]; keys.len()];
+    let mut cells = vec![vec![Cell::default(); period_index.len()]; keys.len()];
     for row in sums {
         let Some(week) = IsoWeek::from_monday(row.week) else {
             continue;
@@ -182,10 +180,7 @@ pub fn cells_by_series(
             continue;
         };
         if let Some(s) = position.get(&key) {
-            cells[*s][*t] += Cell {
-                n: row.n,
-                key_sum: row.key_sum,
-            };
+            cells[*s][*t] += row.cell();
         }
     }
     (keys, cells)
@@ -233,7 +228,7 @@ pub fn build(
     let window_start = periods.len().saturating_sub(request.periods.len());
     let period_index: HashMap<Period, usize> =
         periods.iter().enumerate().map(|(i, p)| (*p, i)).collect();
-    let (keys, cells) = cells_by_series(request, &periods, sums);
+    let (keys, cells) = cells_by_series(request, &period_index, sums);
     keys.into_iter()
         .zip(cells)
         .map(|(key, cells)| {
@@ -258,9 +253,11 @@ pub fn build(
                         period: period.to_string(),
                         count: published[t].count(),
                         suppressed: published[t].is_suppressed(),
-                        rate_per_1000: ys[t]
-                            .zip(persons(request, &key, population, period.year()))
-                            .map(|(count, persons)| count / persons as f64 * 1000.0),
+                        // Only published points have a rate: their population alone is looked up.
+                        rate_per_1000: ys[t].and_then(|count| {
+                            persons(request, &key, population, period.year())
+                                .map(|persons| count / persons as f64 * 1000.0)
+                        }),
                         rolling_mean: series::rolling_mean(&ys, t),
                         change_prev: series::relative_change(
                             ys[t],

@@ -11,11 +11,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::auth::Authorized;
 use crate::auth::permissions::perm;
 use crate::db::queries::cells::{self, CubeCell};
-use crate::disclosure::{self, Cell, MinCount};
-use crate::domain::period::PeriodKind;
+use crate::disclosure::{self, MinCount};
 use crate::domain::signal::CodeNames;
 use crate::domain::trend::{CountParams, CountRequest, ExportParams};
-use crate::domain::week::IsoWeek;
 use crate::error::{ApiError, Problem};
 use crate::routes::trends::{csv_field, parse_request, this_week};
 use crate::startup::AppState;
@@ -28,15 +26,6 @@ enum Format {
 }
 
 const CSV_HEADER: &str = "period,area,age_band,category,arena,gender,source,count,suppressed\n";
-
-fn period_label(kind: PeriodKind, start: chrono::NaiveDate) -> String {
-    use chrono::Datelike;
-    match kind {
-        PeriodKind::Week => IsoWeek::of(start).to_string(),
-        PeriodKind::Month => format!("{}-{:02}", start.year(), start.month()),
-        PeriodKind::Quarter => format!("{}-Q{}", start.year(), start.month0() / 3 + 1),
-    }
-}
 
 /// Appends `text` as a CSV field (see `csv_field`): codes need no quoting, so the
 /// common case copies without allocating.
@@ -73,13 +62,7 @@ fn render(
     fn name(map: &std::collections::HashMap<i32, String>, id: i32) -> &str {
         map.get(&id).map_or("", String::as_str)
     }
-    let published = disclosure::publish(
-        Cell {
-            n: row.n,
-            key_sum: row.key_sum,
-        },
-        min_count,
-    );
+    let published = disclosure::publish(row.cell(), min_count);
     let fields = [
         ("period", period),
         ("area", name(&names.areas, row.area_id)),
@@ -174,7 +157,7 @@ fn stream_cube(
                     if label.0 != Some(row.period_start) {
                         label = (
                             Some(row.period_start),
-                            period_label(request.period, row.period_start),
+                            request.period.starting(row.period_start).to_string(),
                         );
                     }
                     render(row, &label.1, &names.names, min_count, format, &mut chunk);
@@ -337,13 +320,7 @@ fn published_digest(
             let rows = cells::fetch_cube(conn)?;
             block.clear();
             for row in &rows {
-                let published = disclosure::publish(
-                    Cell {
-                        n: row.n,
-                        key_sum: row.key_sum,
-                    },
-                    min_count,
-                );
+                let published = disclosure::publish(row.cell(), min_count);
                 block.extend_from_slice(
                     &chrono::Datelike::num_days_from_ce(&row.period_start).to_le_bytes(),
                 );

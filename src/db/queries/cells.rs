@@ -11,6 +11,7 @@ use diesel::prelude::*;
 use diesel::query_builder::BoxedSqlQuery;
 use diesel::sql_types::{Array, BigInt, Date, Int2, Int4, Text};
 
+use crate::disclosure::Cell;
 use crate::domain::trend::{CountRequest, Dimension};
 use crate::error::ApiError;
 
@@ -35,6 +36,15 @@ pub struct CellSum {
     pub n: i64,
     #[diesel(sql_type = BigInt)]
     pub key_sum: i64,
+}
+
+impl CellSum {
+    pub fn cell(&self) -> Cell {
+        Cell {
+            n: self.n,
+            key_sum: self.key_sum,
+        }
+    }
 }
 
 fn ids(values: &std::collections::BTreeMap<i32, String>) -> Vec<i16> {
@@ -208,6 +218,15 @@ pub struct CubeCell {
     pub n: i64,
     #[diesel(sql_type = BigInt)]
     pub key_sum: i64,
+}
+
+impl CubeCell {
+    pub fn cell(&self) -> Cell {
+        Cell {
+            n: self.n,
+            key_sum: self.key_sum,
+        }
+    }
 }
 
 /// Rows fetched from the cube cursor at a time: memory stays flat however large it is.

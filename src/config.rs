@@ -61,6 +61,12 @@ pub struct Settings {
           value_parser = clap::value_parser!(u32).range(3..=100))]
     pub min_count: u32,
 
+    /// How often `serve` rebuilds the packed cube blocks that changed (seconds). Exports
+    /// read the cells themselves where a block is stale, so this sets their speed only.
+    #[arg(long = "cube-refresh-secs", env = "LAGESBILD_CUBE_REFRESH_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub cube_refresh_secs: u32,
+
     /// Directory for local state: the embedded PostgreSQL lives in `<data-dir>/postgres`.
     #[arg(long, env = "LAGESBILD_DATA_DIR", default_value = "var")]
     pub data_dir: PathBuf,

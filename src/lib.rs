@@ -8,6 +8,8 @@ pub mod audit;
 pub mod auth;
 pub mod blocking;
 pub mod config;
+pub mod cube;
+pub mod cube_store;
 pub mod db;
 pub mod demo;
 pub mod disclosure;

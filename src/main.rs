@@ -39,6 +39,9 @@ enum Command {
     /// Delete record-level signals older than the retention period (and other expired
     /// records) now; `serve` does this periodically by itself.
     Purge(Settings),
+    /// Rebuild the packed cube blocks that exports read, where the cells changed since;
+    /// `serve` does this every LAGESBILD_CUBE_REFRESH_SECS by itself.
+    RefreshCube(Settings),
     /// Fill the database with a realistic synthetic history (for demos and benchmarks).
     DemoData {
         /// How many weeks, up to and including the current one.
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
             settings,
         } => create_admin(&settings, &username, &area),
         Command::Purge(settings) => purge(&settings),
+        Command::RefreshCube(settings) => refresh_cube(&settings),
         Command::DemoData {
             weeks,
             seed,
@@ -137,7 +141,11 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     let pool = db::build_pool(&url, &settings.database);
     let result = actix_web::rt::System::new().block_on(async move {
                 let app = Application::build(settings.clone(), pool.clone())?;
-        actix_web::rt::spawn(lagesbild::retention::run_periodically(pool, settings.intake.clone()));
+        actix_web::rt::spawn(lagesbild::retention::run_periodically(pool.clone(), settings.intake.clone()));
+        actix_web::rt::spawn(lagesbild::cube_store::refresh_periodically(
+            pool,
+            std::time::Duration::from_secs(u64::from(settings.cube_refresh_secs)),
+        ));
         tracing::info!(address = %settings.http.bind.ip(), port = app.port(), "Lägesbild is listening");
         app.run_until_stopped().await.context("running the HTTP server")
     });
@@ -229,6 +237,48 @@ fn purge(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Progress of long CLI work on standard error: a bar on a terminal, else a line at
+/// every tenth of the way.
+fn progress(what: &'static str) -> impl FnMut(usize, usize) {
+    use std::io::Write;
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut last_tenth = 0;
+    move |done, total| {
+        let total = total.max(1);
+        if terminal {
+            let filled = done * 40 / total;
+            eprint!(
+                "\r[{}{}] {done}/{total} {what}",
+                "#".repeat(filled),
+                " ".repeat(40 - filled.min(40))
+            );
+            if done >= total {
+                eprintln!();
+            }
+            let _ = std::io::stderr().flush();
+        } else if done * 10 / total > last_tenth || done >= total {
+            last_tenth = done * 10 / total;
+            eprintln!("{done}/{total} {what}");
+        }
+    }
+}
+
+fn refresh_cube(settings: &Settings) -> anyhow::Result<()> {
+    let (url, _server) = database(settings)?;
+    apply_migrations(&url)?;
+    let mut conn = PgConnection::establish(&url).context("connecting to the database")?;
+    let started = std::time::Instant::now();
+    let report = lagesbild::cube_store::refresh(&mut conn, progress("cube blocks"))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "rebuilt {} cube blocks ({} cells) in {:.1} s",
+        report.blocks,
+        report.cells,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 fn demo_data(settings: &Settings, weeks: u16, seed: u64, force: bool) -> anyhow::Result<()> {
     use std::io::Write;
 
@@ -268,5 +318,8 @@ fn demo_data(settings: &Settings, weeks: u16, seed: u64, force: bool) -> anyhow:
         started.elapsed().as_secs_f64(),
         lagesbild::demo::RISING_DISTRICT
     );
+    let report = lagesbild::cube_store::refresh(&mut conn, progress("cube blocks"))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("packed {} cube blocks for exports", report.blocks);
     Ok(())
 }

@@ -86,6 +86,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    cube_blocks (week, area_id) {
+        week -> Date,
+        area_id -> Int4,
+        revision -> Int8,
+        cells -> Bytea,
+        built_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     idempotency_keys (user_id, key) {
         user_id -> Uuid,
         key -> Text,
@@ -189,6 +199,7 @@ diesel::table! {
         area_id -> Int4,
         n -> Int8,
         key_sum -> Int8,
+        revision -> Int8,
     }
 }
 
@@ -223,6 +234,7 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(cube_blocks -> areas (area_id));
 diesel::joinable!(idempotency_keys -> users (user_id));
 diesel::joinable!(interventions -> areas (area_id));
 diesel::joinable!(interventions -> users (created_by));
@@ -254,6 +266,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     arenas,
     audit_events,
     categories,
+    cube_blocks,
     idempotency_keys,
     interventions,
     login_throttle,

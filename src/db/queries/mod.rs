@@ -5,6 +5,7 @@ pub mod api_tokens;
 pub mod areas;
 pub mod audit;
 pub mod cells;
+pub mod cube_blocks;
 pub mod idempotency;
 pub mod interventions;
 pub mod population;

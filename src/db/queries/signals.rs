@@ -2,8 +2,10 @@
 //!
 //! Every write keeps them in step inside one statement: inserting a signal adds 1 to
 //! its cell's `n` and its record key to `key_sum`, in `signal_cells` and in the coarser
-//! `signal_cells_by_area` and `signal_cells_by_week_area`; retracting subtracts both. Cells are
-//! upserted in key order, so concurrent batches touching the same cells cannot deadlock.
+//! `signal_cells_by_area` and `signal_cells_by_week_area`; retracting subtracts both. Each
+//! write also gives the week and district a new `revision`, which tells the packed cube
+//! blocks built before it (`crate::cube`) from those built after. Cells are upserted in
+//! key order, so concurrent batches touching the same cells cannot deadlock.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
@@ -128,7 +130,8 @@ pub fn insert(
               GROUP BY week, area_id
               ORDER BY week, area_id
              ON CONFLICT (week, area_id)
-             DO UPDATE SET n = signal_cells_by_week_area.n + EXCLUDED.n, key_sum = signal_cells_by_week_area.key_sum + EXCLUDED.key_sum
+             DO UPDATE SET n = signal_cells_by_week_area.n + EXCLUDED.n, key_sum = signal_cells_by_week_area.key_sum + EXCLUDED.key_sum,
+                           revision = nextval('cell_revisions')
          )
          SELECT id, week, area_id, age_band_id, category_id, arena_id, gender, source, created_at FROM ins",
     )
@@ -242,7 +245,8 @@ pub fn retract(
                            FROM gone
                           WHERE (c.week, c.area_id, c.category_id, c.age_band_id)
                               = (gone.week, gone.area_id, gone.category_id, gone.age_band_id))
-                     UPDATE signal_cells_by_week_area c SET n = c.n - 1, key_sum = c.key_sum - gone.record_key
+                     UPDATE signal_cells_by_week_area c
+                        SET n = c.n - 1, key_sum = c.key_sum - gone.record_key, revision = nextval('cell_revisions')
                        FROM gone
                       WHERE (c.week, c.area_id) = (gone.week, gone.area_id)",
                 )

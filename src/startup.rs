@@ -29,8 +29,8 @@ pub struct AppState {
     pub pool: DbPool,
     /// Reference data for checking signals; see `db::vocabulary_cache`.
     pub vocabulary: std::sync::Arc<crate::db::vocabulary_cache::VocabularyCache>,
-    /// Export ETags already computed; see `routes::exports`.
-    pub export_tags: std::sync::Arc<crate::routes::exports::TagCache>,
+    /// Digests behind export ETags already computed; see `routes::exports`.
+    pub export_digests: std::sync::Arc<crate::routes::exports::PieceDigests>,
     /// Stores single signals in shared statements; see `db::group_commit`.
     pub committer: crate::db::group_commit::GroupCommitter,
     pub jwt: JwtKeys,
@@ -74,7 +74,7 @@ impl Application {
         let state = web::Data::new(AppState {
             pool,
             committer,
-            export_tags: Default::default(),
+            export_digests: Default::default(),
             vocabulary: Default::default(),
             jwt,
             metrics,

@@ -1,19 +1,22 @@
-//! Exports for BI tools: the protected cube in long format, streamed, with an `ETag` so
-//! that a nightly refresh of unchanged data costs one small query.
+//! Exports for BI tools: the protected cube in long format, streamed from the packed
+//! cube blocks (`crate::cube_store`), with an `ETag` so that a nightly refresh of
+//! unchanged data costs little.
+
+use std::collections::HashMap;
 
 use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, get, web};
-use diesel::Connection;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::Authorized;
 use crate::auth::permissions::perm;
-use crate::db::queries::cells::{self, CubeCell};
+use crate::cube::{self, KeyedCell};
+use crate::cube_store::{CubeReader, Piece};
 use crate::disclosure::{self, MinCount};
 use crate::domain::signal::CodeNames;
-use crate::domain::trend::{CountParams, CountRequest, ExportParams};
+use crate::domain::trend::{CountParams, CountRequest, ExportParams, GENDERS, SOURCES};
 use crate::error::{ApiError, Problem};
 use crate::routes::trends::{csv_field, parse_request, this_week};
 use crate::startup::AppState;
@@ -27,156 +30,317 @@ enum Format {
 
 const CSV_HEADER: &str = "period,area,age_band,category,arena,gender,source,count,suppressed\n";
 
-/// Appends `text` as a CSV field (see `csv_field`): codes need no quoting, so the
-/// common case copies without allocating.
-fn push_csv(out: &mut String, text: &str) {
-    if text.starts_with(['=', '+', '-', '@']) || text.contains([',', '"', '\n', '\r']) {
-        out.push_str(&csv_field(text));
-    } else {
-        out.push_str(text);
-    }
-}
+/// Bytes rendered before they are handed to the response: large enough to keep the
+/// socket busy, small enough that memory stays flat however large the export.
+const CHUNK: usize = 256 * 1024;
 
-/// Appends `text` as a JSON string.
-fn push_json(out: &mut String, text: &str) {
-    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.push('"');
-        out.push_str(text);
-        out.push('"');
-    } else {
-        out.push_str(&serde_json::Value::from(text).to_string());
-    }
-}
-
-/// One cube row, published, as a CSV line or a JSON object. `period` is the row's
-/// period label (the caller keeps it while consecutive rows share their period).
-fn render(
-    row: &CubeCell,
-    period: &str,
-    names: &CodeNames,
-    min_count: MinCount,
-    format: Format,
-    out: &mut String,
-) {
-    use std::fmt::Write;
-    fn name(map: &std::collections::HashMap<i32, String>, id: i32) -> &str {
-        map.get(&id).map_or("", String::as_str)
-    }
-    let published = disclosure::publish(row.cell(), min_count);
-    let fields = [
-        ("period", period),
-        ("area", name(&names.areas, row.area_id)),
-        (
-            "age_band",
-            name(&names.age_bands, i32::from(row.age_band_id)),
-        ),
-        (
-            "category",
-            name(&names.categories, i32::from(row.category_id)),
-        ),
-        ("arena", name(&names.arenas, i32::from(row.arena_id))),
-        ("gender", row.gender.as_str()),
-        ("source", row.source.as_str()),
-    ];
-    let suppressed = published.is_suppressed();
-    // Writing to a String cannot fail.
+/// A value as it appears in the body: a CSV field, or a JSON string with its quotes.
+fn label(format: Format, text: &str) -> String {
     match format {
-        Format::Csv { .. } => {
-            for (_, field) in fields {
-                push_csv(out, field);
-                out.push(',');
-            }
-            if let Some(count) = published.count() {
-                let _ = write!(out, "{count}");
-            }
-            out.push_str(if suppressed { ",true\n" } else { ",false\n" });
-        }
-        Format::Json => {
-            out.push('{');
-            for (key, field) in fields {
-                let _ = write!(out, "\"{key}\":");
-                push_json(out, field);
-                out.push(',');
-            }
-            match published.count() {
-                Some(count) => {
-                    let _ = write!(out, "\"count\":{count},\"suppressed\":false}}");
+        Format::Csv { .. } => csv_field(text),
+        Format::Json => serde_json::Value::from(text).to_string(),
+    }
+}
+
+/// Every code as the body writes it, escaped once per export instead of once per row.
+struct Labels {
+    format: Format,
+    areas: HashMap<i32, String>,
+    age_bands: Vec<String>,
+    categories: Vec<String>,
+    arenas: Vec<String>,
+    genders: Vec<String>,
+    sources: Vec<String>,
+}
+
+impl Labels {
+    fn new(names: &CodeNames, format: Format) -> Self {
+        // Ids are small positive numbers: a table indexed by id is the fastest lookup.
+        let table = |map: &HashMap<i32, String>| {
+            let len = map
+                .keys()
+                .copied()
+                .max()
+                .map_or(0, |m| m.max(0) as usize + 1);
+            let mut table = vec![label(format, ""); len];
+            for (id, code) in map {
+                if let Ok(i) = usize::try_from(*id) {
+                    table[i] = label(format, code);
                 }
-                None => out.push_str("\"count\":null,\"suppressed\":true}"),
+            }
+            table
+        };
+        Self {
+            format,
+            areas: names
+                .areas
+                .iter()
+                .map(|(id, code)| (*id, label(format, code)))
+                .collect(),
+            age_bands: table(&names.age_bands),
+            categories: table(&names.categories),
+            arenas: table(&names.arenas),
+            genders: GENDERS.iter().map(|g| label(format, g)).collect(),
+            sources: SOURCES.iter().map(|s| label(format, s)).collect(),
+        }
+    }
+
+    /// A digest of every label: part of the ETag, since the body is written with them.
+    fn fingerprint(&self) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        let mut areas: Vec<_> = self.areas.iter().collect();
+        areas.sort();
+        for (id, code) in areas {
+            hasher.update(id.to_le_bytes());
+            hasher.update(code.as_bytes());
+            hasher.update([0]);
+        }
+        for table in [
+            &self.age_bands,
+            &self.categories,
+            &self.arenas,
+            &self.genders,
+            &self.sources,
+        ] {
+            for code in table {
+                hasher.update(code.as_bytes());
+                hasher.update([0]);
+            }
+            hasher.update([1]);
+        }
+        hasher.finalize().into()
+    }
+
+    fn of(table: &[String], id: i16) -> &str {
+        usize::try_from(id)
+            .ok()
+            .and_then(|i| table.get(i))
+            .map_or("", String::as_str)
+    }
+
+    /// Writes the rows of one district's cells in one period.
+    fn render(
+        &self,
+        period: &str,
+        piece: &Piece,
+        min_count: MinCount,
+        first: &mut bool,
+        out: &mut String,
+    ) {
+        let area = self.areas.get(&piece.area_id).map_or("", String::as_str);
+        let prefix = match self.format {
+            Format::Csv { .. } => format!("{period},{area},"),
+            Format::Json => format!("{{\"period\":{period},\"area\":{area},"),
+        };
+        for KeyedCell { key, cell } in &piece.cells {
+            let fields = [
+                Self::of(&self.age_bands, key.age_band_id),
+                Self::of(&self.categories, key.category_id),
+                Self::of(&self.arenas, key.arena_id),
+                &self.genders[usize::from(key.gender)],
+                &self.sources[usize::from(key.source)],
+            ];
+            let count = disclosure::publish(*cell, min_count).count();
+            match self.format {
+                Format::Csv { .. } => {
+                    out.push_str(&prefix);
+                    for field in fields {
+                        out.push_str(field);
+                        out.push(',');
+                    }
+                    match count {
+                        Some(count) => {
+                            push_number(out, count);
+                            out.push_str(",false\n");
+                        }
+                        None => out.push_str(",true\n"),
+                    }
+                }
+                Format::Json => {
+                    if !std::mem::take(first) {
+                        out.push(',');
+                    }
+                    out.push_str(&prefix);
+                    for (name, field) in ["age_band", "category", "arena", "gender", "source"]
+                        .into_iter()
+                        .zip(fields)
+                    {
+                        out.push('"');
+                        out.push_str(name);
+                        out.push_str("\":");
+                        out.push_str(field);
+                        out.push(',');
+                    }
+                    match count {
+                        Some(count) => {
+                            out.push_str("\"count\":");
+                            push_number(out, count);
+                            out.push_str(",\"suppressed\":false}");
+                        }
+                        None => out.push_str("\"count\":null,\"suppressed\":true}"),
+                    }
+                }
             }
         }
     }
 }
 
-/// Streams the cube: a blocking task reads the cursor chunk by chunk and sends each
-/// rendered chunk down a short channel, so at most a few chunks are ever in memory.
-/// `ready` answers once the cursor is open, so that a database error is still a clean
-/// problem response rather than a cut-off body.
-#[allow(clippy::too_many_arguments)]
-fn stream_cube(
-    pool: crate::db::DbPool,
+/// Appends `value` in decimal, without the formatting machinery (millions of rows).
+fn push_number(out: &mut String, value: i64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut rest = value.unsigned_abs();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if value < 0 {
+        out.push('-');
+    }
+    out.extend(digits[i..].iter().map(|&d| char::from(d)));
+}
+
+/// Digests of the published cells of one period and district, by what they were
+/// computed from: the query, the period, the district and its weeks' revisions.
+#[derive(Default)]
+pub struct PieceDigests(std::sync::Mutex<HashMap<[u8; 32], [u8; 32]>>);
+
+impl PieceDigests {
+    /// A year of weekly pieces of about ninety query shapes; beyond it the cache starts
+    /// over (about 6 MB at most).
+    const CAPACITY: usize = 65_536;
+
+    fn get(&self, key: &[u8; 32]) -> Option<[u8; 32]> {
+        self.0.lock().ok()?.get(key).copied()
+    }
+
+    fn put(&self, key: [u8; 32], digest: [u8; 32]) {
+        if let Ok(mut digests) = self.0.lock() {
+            if digests.len() >= Self::CAPACITY {
+                digests.clear();
+            }
+            digests.insert(key, digest);
+        }
+    }
+}
+
+/// The export's `ETag`: a keyed digest of exactly what the body publishes, so that it
+/// changes when a published value does and never because of a change inside a
+/// suppressed cell. Each period and district's part is remembered by the revisions of
+/// its weeks, so only what changed since the last export is read again.
+fn etag(
+    conn: &mut diesel::PgConnection,
+    reader: &CubeReader,
+    job: &Job,
+    digests: &PieceDigests,
+) -> Result<String, ApiError> {
+    let (query_key, min_count) = (job.query_key, job.min_count);
+    let mut tag = Sha256::new();
+    tag.update(query_key);
+    for period in &job.request.periods {
+        let start = period.first_week().monday();
+        let pieces: Vec<(i32, [u8; 32])> = reader
+            .revisions(*period)
+            .into_iter()
+            .map(|(area_id, revisions)| {
+                let mut key = Sha256::new();
+                key.update(query_key);
+                key.update(chrono::Datelike::num_days_from_ce(&start).to_le_bytes());
+                key.update(area_id.to_le_bytes());
+                for revision in revisions {
+                    key.update(revision.to_le_bytes());
+                }
+                (area_id, key.finalize().into())
+            })
+            .collect();
+        let mut known: HashMap<i32, [u8; 32]> = pieces
+            .iter()
+            .filter_map(|(area_id, key)| Some((*area_id, digests.get(key)?)))
+            .collect();
+        let missing: Vec<i32> = pieces
+            .iter()
+            .map(|(area_id, _)| *area_id)
+            .filter(|area_id| !known.contains_key(area_id))
+            .collect();
+        reader.read(conn, *period, &missing, |piece| {
+            known.insert(
+                piece.area_id,
+                cube::published_digest(&piece.cells, min_count),
+            );
+            Ok(())
+        })?;
+        tag.update(period.to_string().as_bytes());
+        for (area_id, key) in &pieces {
+            let digest = known.get(area_id).copied().unwrap_or_default();
+            digests.put(*key, digest);
+            tag.update(area_id.to_le_bytes());
+            tag.update(digest);
+        }
+    }
+    Ok(format!("\"{}\"", hex(&tag.finalize()[..16])))
+}
+
+/// How the export task answers once it knows the `ETag`.
+enum Ready {
+    NotModified(String),
+    Streaming(String),
+}
+
+/// Everything the export task needs.
+struct Job {
     request: CountRequest,
-    names: std::sync::Arc<crate::db::vocabulary_cache::Reference>,
-    min_count: MinCount,
+    labels: Labels,
     format: Format,
+    min_count: MinCount,
+    query_key: [u8; 32],
+    if_none_match: Option<String>,
     prefix: String,
-    ready: oneshot::Sender<Result<(), ApiError>>,
+}
+
+/// Runs the export on a blocking thread inside one read-only snapshot, so that the
+/// `ETag` and the body describe the same state of the cells: it computes the `ETag`,
+/// answers `ready`, and unless the client's copy is current, sends the body down
+/// `chunks`.
+fn run_export(
+    state: &AppState,
+    job: Job,
+    ready: oneshot::Sender<Result<Ready, ApiError>>,
     chunks: mpsc::Sender<Result<Bytes, ApiError>>,
 ) {
     let span = tracing::Span::current();
+    let pool = state.pool.clone();
+    let digests = std::sync::Arc::clone(&state.export_digests);
     actix_web::rt::task::spawn_blocking(move || {
         let _entered = span.enter();
-        let mut conn = match pool.get() {
-            Ok(conn) => conn,
-            Err(err) => {
-                let _ = ready.send(Err(err.into()));
-                return;
-            }
-        };
         let mut ready = Some(ready);
-        let result = conn.transaction(|conn| {
-            cells::open_cube(
-                conn,
-                &request,
-                request.first_week().monday(),
-                request.last_week().monday(),
-            )?;
-            if let Some(ready) = ready.take() {
-                let _ = ready.send(Ok(()));
-            }
-            let mut first = true;
-            let mut chunk = prefix;
-            let mut label: (Option<chrono::NaiveDate>, String) = (None, String::new());
-            loop {
-                let rows = cells::fetch_cube(conn)?;
-                for row in &rows {
-                    if format == Format::Json && !first {
-                        chunk.push(',');
+        let result = pool.get().map_err(ApiError::from).and_then(|mut conn| {
+            conn.build_transaction()
+                .repeatable_read()
+                .read_only()
+                .run(|conn| {
+                    let reader = CubeReader::open(conn, &job.request)?;
+                    let tag = etag(conn, &reader, &job, &digests)?;
+                    let current = job
+                        .if_none_match
+                        .as_deref()
+                        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
+                    if let Some(ready) = ready.take() {
+                        let answer = if current {
+                            Ready::NotModified(tag)
+                        } else {
+                            Ready::Streaming(tag)
+                        };
+                        let _ = ready.send(Ok(answer));
                     }
-                    first = false;
-                    if label.0 != Some(row.period_start) {
-                        label = (
-                            Some(row.period_start),
-                            request.period.starting(row.period_start).to_string(),
-                        );
+                    if current {
+                        return Ok(());
                     }
-                    render(row, &label.1, &names.names, min_count, format, &mut chunk);
-                }
-                if rows.len() < cells::CUBE_FETCH {
-                    if format == Format::Json {
-                        chunk.push_str("]}");
-                    }
-                    let _ = chunks.blocking_send(Ok(Bytes::from(chunk)));
-                    return Ok::<_, ApiError>(());
-                }
-                if chunks
-                    .blocking_send(Ok(Bytes::from(std::mem::take(&mut chunk))))
-                    .is_err()
-                {
-                    // The client went away: stop reading.
-                    return Ok(());
-                }
-            }
+                    send_body(conn, &reader, &job, &chunks)
+                })
         });
         if let Err(err) = result {
             match ready.take() {
@@ -192,6 +356,43 @@ fn stream_cube(
     });
 }
 
+/// Renders the body period by period and sends it in chunks down a short channel, so
+/// that at most a few chunks are ever in memory. Stops quietly when the client is gone.
+fn send_body(
+    conn: &mut diesel::PgConnection,
+    reader: &CubeReader,
+    job: &Job,
+    chunks: &mpsc::Sender<Result<Bytes, ApiError>>,
+) -> Result<(), ApiError> {
+    let districts: Vec<i32> = job.request.districts.keys().copied().collect();
+    let mut chunk = String::with_capacity(CHUNK + 4096);
+    chunk.push_str(&job.prefix);
+    let mut first = true;
+    for period in &job.request.periods {
+        let period_label = label(job.format, &period.to_string());
+        let sent = reader.read(conn, *period, &districts, |piece| {
+            job.labels
+                .render(&period_label, &piece, job.min_count, &mut first, &mut chunk);
+            if chunk.len() >= CHUNK {
+                let full = std::mem::replace(&mut chunk, String::with_capacity(CHUNK + 4096));
+                chunks
+                    .blocking_send(Ok(Bytes::from(full)))
+                    .map_err(|_| ApiError::internal(anyhow::anyhow!("the client went away")))?;
+            }
+            Ok(())
+        });
+        if sent.is_err() && chunks.is_closed() {
+            return Ok(());
+        }
+        sent?;
+    }
+    if job.format == Format::Json {
+        chunk.push_str("]}");
+    }
+    let _ = chunks.blocking_send(Ok(Bytes::from(chunk)));
+    Ok(())
+}
+
 async fn export(
     state: web::Data<AppState>,
     reader: Authorized<perm::TrendsRead>,
@@ -201,59 +402,21 @@ async fn export(
 ) -> Result<HttpResponse, ApiError> {
     let (request, reference) = parse_request(&state, &reader, &params, this_week(&state)).await?;
     let min_count = state.settings.min_count();
+    let disclosure = Disclosure::of(min_count);
 
-    // The ETag is a digest of exactly what the body would publish, so it changes only
-    // when a published value does: a change inside a suppressed cell must not show.
-    // Computing it reads every cell, so it is remembered per query and raw state of the
-    // cells (a cheap fingerprint that never leaves the server): an unchanged export is
-    // answered from the cache.
-    let mut hasher = Sha256::new();
-    hasher.update(state.jwt.derived_secret("export etag"));
-    hasher.update(format!("|{}|{min_count:?}|", http.query_string()).as_bytes());
-    hasher.update(match format {
+    // What the body depends on besides the cells: the query, the threshold, the format
+    // and the codes. Keyed with a server secret, so that an ETag cannot be recomputed
+    // (or brute-forced) outside the server.
+    let mut query_key = Sha256::new();
+    query_key.update(state.jwt.derived_secret("export etag"));
+    query_key.update(format!("|{}|{min_count:?}|", http.query_string()).as_bytes());
+    query_key.update(match format {
         Format::Csv { bom } => format!("csv{bom}"),
         Format::Json => "json".into(),
     });
-    let etag_request = request.clone();
-    let tags = std::sync::Arc::clone(&state.export_tags);
-    let etag = crate::db::run(&state.pool, move |conn| {
-        let districts: Vec<i32> = etag_request.districts.keys().copied().collect();
-        let fingerprint = cells::state_fingerprint(
-            conn,
-            &districts,
-            etag_request.first_week().monday(),
-            etag_request.last_week().monday(),
-        )?;
-        let mut key = hasher.clone();
-        key.update(fingerprint.as_bytes());
-        let key: [u8; 32] = key.finalize().into();
-        if let Some(tag) = tags.get(&key) {
-            return Ok(tag);
-        }
-        let digest = published_digest(conn, &etag_request, min_count, hasher)?;
-        let tag = format!("\"{}\"", hex(&digest.finalize()[..16]));
-        tags.put(key, tag.clone());
-        Ok(tag)
-    })
-    .await?;
-    let matches = http
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|tag| tag.trim() == etag || tag.trim() == "*")
-        });
-    if matches {
-        let disclosure = Disclosure::of(min_count);
-        return Ok(HttpResponse::NotModified()
-            .insert_header((header::ETAG, etag))
-            .insert_header(("X-Disclosure-Method", disclosure.method))
-            .insert_header(("X-Disclosure-Min-Count", disclosure.min_count.to_string()))
-            .finish());
-    }
+    let labels = Labels::new(&reference.names, format);
+    query_key.update(labels.fingerprint());
 
-    let disclosure = Disclosure::of(min_count);
     let prefix = match format {
         Format::Csv { bom } => format!("{}{CSV_HEADER}", if bom { "\u{feff}" } else { "" }),
         Format::Json => format!(
@@ -262,22 +425,36 @@ async fn export(
             request.period.as_str()
         ),
     };
+    let period = request.period;
+    let job = Job {
+        request,
+        labels,
+        format,
+        min_count,
+        query_key: query_key.finalize().into(),
+        if_none_match: http
+            .headers()
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        prefix,
+    };
     let (ready_tx, ready_rx) = oneshot::channel();
     let (chunk_tx, chunk_rx) = mpsc::channel(2);
-    let period = request.period;
-    stream_cube(
-        state.pool.clone(),
-        request,
-        reference,
-        min_count,
-        format,
-        prefix,
-        ready_tx,
-        chunk_tx,
-    );
-    ready_rx
+    run_export(&state, job, ready_tx, chunk_tx);
+    let ready = ready_rx
         .await
         .map_err(|_| ApiError::internal(anyhow::anyhow!("the export task stopped")))??;
+    let etag = match ready {
+        Ready::NotModified(etag) => {
+            return Ok(HttpResponse::NotModified()
+                .insert_header((header::ETAG, etag))
+                .insert_header(("X-Disclosure-Method", disclosure.method))
+                .insert_header(("X-Disclosure-Min-Count", disclosure.min_count.to_string()))
+                .finish());
+        }
+        Ready::Streaming(etag) => etag,
+    };
     let body = futures_util::stream::unfold(chunk_rx, |mut rx| async move {
         rx.recv().await.map(|chunk| (chunk, rx))
     });
@@ -298,70 +475,6 @@ async fn export(
             ),
         ))
         .streaming(body))
-}
-
-/// Feeds every row the export would publish, as published, into `hasher`.
-fn published_digest(
-    conn: &mut diesel::PgConnection,
-    request: &CountRequest,
-    min_count: MinCount,
-    mut hasher: Sha256,
-) -> Result<Sha256, ApiError> {
-    conn.transaction(|conn| {
-        cells::open_cube(
-            conn,
-            request,
-            request.first_week().monday(),
-            request.last_week().monday(),
-        )?;
-        // One fixed-layout record per row, hashed in large blocks: no text formatting.
-        let mut block = Vec::with_capacity(cells::CUBE_FETCH * 48);
-        loop {
-            let rows = cells::fetch_cube(conn)?;
-            block.clear();
-            for row in &rows {
-                let published = disclosure::publish(row.cell(), min_count);
-                block.extend_from_slice(
-                    &chrono::Datelike::num_days_from_ce(&row.period_start).to_le_bytes(),
-                );
-                block.extend_from_slice(&row.area_id.to_le_bytes());
-                block.extend_from_slice(&row.age_band_id.to_le_bytes());
-                block.extend_from_slice(&row.category_id.to_le_bytes());
-                block.extend_from_slice(&row.arena_id.to_le_bytes());
-                for text in [&row.gender, &row.source] {
-                    block.extend_from_slice(text.as_bytes());
-                    block.push(0);
-                }
-                block.extend_from_slice(&published.count().unwrap_or(-1).to_le_bytes());
-            }
-            hasher.update(&block);
-            if rows.len() < cells::CUBE_FETCH {
-                return Ok(hasher);
-            }
-        }
-    })
-}
-
-/// Export ETags already computed, by query and raw state of the cells.
-#[derive(Default)]
-pub struct TagCache(std::sync::Mutex<std::collections::HashMap<[u8; 32], String>>);
-
-impl TagCache {
-    /// Enough for every BI query of a municipality; beyond it the cache starts over.
-    const CAPACITY: usize = 1024;
-
-    fn get(&self, key: &[u8; 32]) -> Option<String> {
-        self.0.lock().ok()?.get(key).cloned()
-    }
-
-    fn put(&self, key: [u8; 32], tag: String) {
-        if let Ok(mut tags) = self.0.lock() {
-            if tags.len() >= Self::CAPACITY {
-                tags.clear();
-            }
-            tags.insert(key, tag);
-        }
-    }
 }
 
 fn hex(bytes: &[u8]) -> String {

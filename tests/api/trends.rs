@@ -806,3 +806,149 @@ async fn the_export_etag_changes_only_when_a_published_value_does() {
     assert_ne!(changed, first);
     assert!(body.ends_with(",false\n"), "{body}");
 }
+
+/// The first week of the month that `week` counts in (the month of its Thursday).
+fn first_week_of_month(week: &str) -> String {
+    use chrono::{Datelike, Days};
+    let thursday = IsoWeek::parse(week).unwrap().monday() + Days::new(3);
+    let first = thursday.with_day(1).unwrap();
+    let to_thursday = (3 + 7 - first.weekday().num_days_from_monday()) % 7;
+    IsoWeek::of(first + Days::new(to_thursday.into())).to_string()
+}
+
+fn count(app: &TestApp, sql: &str) -> i64 {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    sql_query(sql).get_result::<Count>(&mut app.db()).unwrap().n
+}
+
+/// The export as a set of lines (the header left out), for comparing contents.
+async fn export_lines(app: &TestApp, path: &str, token: &str) -> (String, Vec<String>) {
+    let response = get(app, path, token).await;
+    assert_eq!(response.status(), 200);
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    let mut lines: Vec<String> = response
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    (etag, lines)
+}
+
+/// The lines the export should hold for `period_sql` (the SQL that turns a week's Monday
+/// into its period label), computed straight from `signal_cells` with the cell key
+/// method written out in this file.
+fn expected_export(app: &TestApp, period_sql: &str, from: &str, to: &str) -> Vec<String> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        prefix: String,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        key_sum: i64,
+    }
+    let monday = |w: &str| IsoWeek::parse(w).unwrap().monday();
+    let rows: Vec<Row> = sql_query(format!(
+        "SELECT concat_ws(',', {period_sql}, a.code, ab.code, k.code, ar.code, c.gender, c.source) AS prefix,
+                sum(c.n)::int8 AS n, sum(c.key_sum)::int8 AS key_sum
+           FROM signal_cells c JOIN areas a ON a.id = c.area_id JOIN age_bands ab ON ab.id = c.age_band_id
+           JOIN categories k ON k.id = c.category_id JOIN arenas ar ON ar.id = c.arena_id
+          WHERE a.path LIKE '/vasterbotten/umea/%' AND c.week BETWEEN $1 AND $2
+          GROUP BY 1 HAVING sum(c.n) > 0"
+    ))
+    .bind::<diesel::sql_types::Date, _>(monday(from))
+    .bind::<diesel::sql_types::Date, _>(monday(to))
+    .load(&mut app.db())
+    .unwrap();
+    let mut lines: Vec<String> = rows
+        .into_iter()
+        .map(|r| match cell_key(r.n, r.key_sum) {
+            Some(count) => format!("{},{count},false", r.prefix),
+            None => format!("{},,true", r.prefix),
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[actix_web::test]
+async fn exports_publish_the_same_cube_from_packed_blocks_as_from_the_cells() {
+    let (app, coordinator) = app_with_history().await;
+    let (from, to) = (week(-20), week(0));
+    let weekly = format!("/v1/exports/signal-counts.csv?from={from}&to={to}");
+    let monthly = format!("{weekly}&period=month");
+    let week_label = "to_char(c.week, 'IYYY-\"W\"IW')";
+    // A week belongs to the month of its Thursday; the months asked for are whole.
+    let month_label = "to_char(c.week + 3, 'YYYY-MM')";
+    let month_from = first_week_of_month(&from);
+
+    // No blocks yet: the export reads the cells.
+    let (weekly_tag, from_cells) = export_lines(&app, &weekly, &coordinator).await;
+    assert!(from_cells.len() > 1000, "{} rows", from_cells.len());
+    assert_eq!(from_cells, expected_export(&app, week_label, &from, &to));
+    let (monthly_tag, monthly_from_cells) = export_lines(&app, &monthly, &coordinator).await;
+    assert_eq!(
+        monthly_from_cells,
+        expected_export(&app, month_label, &month_from, &to)
+    );
+
+    // Packed: the same rows and the same ETag.
+    let report = lagesbild::cube_store::refresh(&mut app.db(), |_, _| {}).unwrap();
+    assert_eq!(
+        report.blocks as i64,
+        count(&app, "SELECT count(*) AS n FROM signal_cells_by_week_area"),
+        "a block per district and week with signals"
+    );
+    let (tag, from_blocks) = export_lines(&app, &weekly, &coordinator).await;
+    assert_eq!((&tag, &from_blocks), (&weekly_tag, &from_cells));
+    let (tag, monthly_from_blocks) = export_lines(&app, &monthly, &coordinator).await;
+    assert_eq!(
+        (&tag, &monthly_from_blocks),
+        (&monthly_tag, &monthly_from_cells)
+    );
+    let again = lagesbild::cube_store::refresh(&mut app.db(), |_, _| {}).unwrap();
+    assert_eq!(again.blocks, 0, "nothing changed, nothing rebuilt");
+
+    // New signals make this week's block stale: the export reads its cells instead and
+    // shows them at once, before any rebuild.
+    let school = app.token_for(Role::School, "umea").await;
+    let batch: Vec<Value> = (0..12)
+        .map(|_| json!({"area": "teg", "age_band": "13-15", "category": "weapons", "arena": "school", "gender": "girl", "observed_week": to}))
+        .collect();
+    let stored = app
+        .authed(Method::POST, "/v1/signals/batch", &school)
+        .json(&json!({ "signals": batch }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.status(), 201);
+    let (changed_tag, changed) = export_lines(&app, &weekly, &coordinator).await;
+    assert_ne!(changed_tag, weekly_tag);
+    assert_eq!(changed, expected_export(&app, week_label, &from, &to));
+    assert!(
+        changed.iter().any(|l| l
+            .starts_with(&format!("{to},teg,13-15,weapons,school,girl,school,"))
+            && l.ends_with(",false")),
+        "the new cell is published"
+    );
+    let rebuilt = lagesbild::cube_store::refresh(&mut app.db(), |_, _| {}).unwrap();
+    assert_eq!(rebuilt.blocks, 1, "only teg's week changed");
+    assert_eq!(
+        export_lines(&app, &weekly, &coordinator).await,
+        (changed_tag, changed.clone())
+    );
+
+    // A damaged block is read around, not trusted.
+    sql_query("UPDATE cube_blocks SET cells = '\\x0102'::bytea")
+        .execute(&mut app.db())
+        .unwrap();
+    assert_eq!(export_lines(&app, &weekly, &coordinator).await.1, changed);
+}

@@ -95,7 +95,8 @@ WITH input AS (
   INSERT INTO signal_cells_by_week_area (week, area_id, n, key_sum)
   SELECT week, area_id, count(*), sum(record_key) FROM ins GROUP BY week, area_id
   ON CONFLICT (week, area_id)
-  DO UPDATE SET n = signal_cells_by_week_area.n + EXCLUDED.n, key_sum = signal_cells_by_week_area.key_sum + EXCLUDED.key_sum
+  DO UPDATE SET n = signal_cells_by_week_area.n + EXCLUDED.n, key_sum = signal_cells_by_week_area.key_sum + EXCLUDED.key_sum,
+                revision = nextval('cell_revisions')
 )
 SELECT id FROM ins;
 SQL

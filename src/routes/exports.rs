@@ -207,18 +207,18 @@ fn push_number(out: &mut String, value: i64) {
 /// Digests of the published cells of one period and district, by what they were
 /// computed from: the query, the period, the district and its weeks' revisions.
 #[derive(Default)]
-pub struct PieceDigests(std::sync::Mutex<HashMap<[u8; 32], [u8; 32]>>);
+pub struct PieceDigests(std::sync::Mutex<HashMap<[u8; 32], Option<[u8; 32]>>>);
 
 impl PieceDigests {
     /// A year of weekly pieces of about ninety query shapes; beyond it the cache starts
     /// over (about 6 MB at most).
     const CAPACITY: usize = 65_536;
 
-    fn get(&self, key: &[u8; 32]) -> Option<[u8; 32]> {
+    fn get(&self, key: &[u8; 32]) -> Option<Option<[u8; 32]>> {
         self.0.lock().ok()?.get(key).copied()
     }
 
-    fn put(&self, key: [u8; 32], digest: [u8; 32]) {
+    fn put(&self, key: [u8; 32], digest: Option<[u8; 32]>) {
         if let Ok(mut digests) = self.0.lock() {
             if digests.len() >= Self::CAPACITY {
                 digests.clear();
@@ -257,7 +257,7 @@ fn etag(
                 (area_id, key.finalize().into())
             })
             .collect();
-        let mut known: HashMap<i32, [u8; 32]> = pieces
+        let mut known: HashMap<i32, Option<[u8; 32]>> = pieces
             .iter()
             .filter_map(|(area_id, key)| Some((*area_id, digests.get(key)?)))
             .collect();
@@ -275,10 +275,13 @@ fn etag(
         })?;
         tag.update(period.to_string().as_bytes());
         for (area_id, key) in &pieces {
-            let digest = known.get(area_id).copied().unwrap_or_default();
+            let digest = known.get(area_id).copied().flatten();
             digests.put(*key, digest);
-            tag.update(area_id.to_le_bytes());
-            tag.update(digest);
+            // A district without selected cells adds no rows, so nothing to the tag.
+            if let Some(digest) = digest {
+                tag.update(area_id.to_le_bytes());
+                tag.update(digest);
+            }
         }
     }
     Ok(format!("\"{}\"", hex(&tag.finalize()[..16])))

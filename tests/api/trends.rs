@@ -805,6 +805,26 @@ async fn the_export_etag_changes_only_when_a_published_value_does() {
     assert_eq!(status, 200, "n = 8 is published (8 ± 2 ≥ 5)");
     assert_ne!(changed, first);
     assert!(body.ends_with(",false\n"), "{body}");
+
+    // A signal the export leaves out (another category, in a district that had none
+    // that week) changes nothing it shows, so nothing in its tag.
+    let weapons = "/v1/exports/signal-counts.csv?category=weapons";
+    let before = get(&app, weapons, &coordinator).await;
+    let tag = before.headers()["etag"].to_str().unwrap().to_owned();
+    let stored = app
+        .authed(Method::POST, "/v1/signals", &school)
+        .json(&json!({"area": "haga", "age_band": "13-15", "category": "drug_handling", "arena": "school", "observed_week": week(0)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.status(), 201);
+    let after = app
+        .authed(Method::GET, weapons, &coordinator)
+        .header("if-none-match", &tag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 304);
 }
 
 /// The first week of the month that `week` counts in (the month of its Thursday).

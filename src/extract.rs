@@ -134,6 +134,22 @@ impl<const LIMIT: usize> FromRequest for Upload<LIMIT> {
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let document: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
+    // Every body is an object, and no list holds lists. serde would otherwise read an
+    // object's fields from a list in order (`[null, null]` as `{}`), which no schema in
+    // the spec allows.
+    let shape = |field: String, message: &str| {
+        ApiError::Validation(vec![split_index(FieldError::new(
+            field,
+            "invalid_type",
+            message,
+        ))])
+    };
+    if !document.is_object() {
+        return Err(shape("body".into(), "the body is a JSON object"));
+    }
+    if let Some(path) = nested_list_at(&document, String::new()) {
+        return Err(shape(path, "an object or a value belongs here, not a list"));
+    }
     if let Some(path) = control_character_at(&document, String::new()) {
         return Err(ApiError::Validation(vec![split_index(FieldError::new(
             path,
@@ -145,6 +161,30 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         let path = err.path().to_string();
         shape_error(&path, err.into_inner())
     })
+}
+
+/// The dotted path of the first list held directly by a list.
+fn nested_list_at(value: &serde_json::Value, path: String) -> Option<String> {
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        serde_json::Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+            if item.is_array() {
+                Some(join(&i.to_string()))
+            } else {
+                nested_list_at(item, join(&i.to_string()))
+            }
+        }),
+        serde_json::Value::Object(fields) => fields
+            .iter()
+            .find_map(|(key, item)| nested_list_at(item, join(key))),
+        _ => None,
+    }
 }
 
 /// The dotted path of the first string (or key) holding a control character.
@@ -338,6 +378,27 @@ impl FromRequest for IdempotencyKey {
         };
         std::future::ready(key.map(IdempotencyKey))
     }
+}
+
+/// serde helper for integer fields: a whole number as JSON Schema means it, so `153` and
+/// `153.0` alike, never `153.5`.
+pub fn whole_number<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    use serde::Deserialize;
+    use serde::de::Error;
+    let number = serde_json::Number::deserialize(deserializer)?;
+    let whole = number.as_i64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+            .map(|f| f as i64)
+    });
+    let whole =
+        whole.ok_or_else(|| D::Error::custom(format!("expected a whole number, got {number}")))?;
+    T::try_from(whole).map_err(|_| D::Error::custom(format!("{whole} is out of range")))
 }
 
 /// `validator` rule: no control characters (NUL, escapes, line breaks) in a text field.

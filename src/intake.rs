@@ -83,6 +83,7 @@ impl SignalView {
 pub struct BatchInput {
     /// 1–500 signals, stored all or nothing.
     #[validate(length(min = 1, max = 500), nested)]
+    #[schema(min_items = 1, max_items = 500)]
     pub signals: Vec<SignalInput>,
 }
 

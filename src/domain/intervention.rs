@@ -7,7 +7,7 @@ use validator::Validate;
 
 use crate::db::queries::interventions::NewIntervention;
 use crate::domain::identity::in_subtree;
-use crate::domain::signal::Vocabulary;
+use crate::domain::signal::{CodeText, Vocabulary};
 use crate::domain::week::IsoWeek;
 use crate::error::{ApiError, FieldError};
 use crate::extract::no_control_chars;
@@ -41,21 +41,30 @@ impl PreventionLevel {
 pub struct InterventionInput {
     /// The programme's name (never a person's).
     #[validate(length(min = 1, max = 120), custom(function = "no_control_chars"))]
-    #[schema(min_length = 1, max_length = 120)]
+    #[schema(
+        min_length = 1,
+        max_length = 120,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub name: String,
     /// An area code at any level, inside your own area.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub area: String,
     #[validate(length(min = 1, max = 50))]
     #[schema(min_items = 1, max_items = 50)]
-    pub categories: Vec<String>,
+    pub categories: Vec<CodeText>,
     #[validate(length(min = 1, max = 20))]
     #[schema(min_items = 1, max_items = 20)]
-    pub age_bands: Vec<String>,
+    pub age_bands: Vec<CodeText>,
     pub level: PreventionLevel,
     /// ISO week the intervention started; not in the future.
-    #[schema(pattern = "^[0-9]{4}-W[0-9]{2}$")]
+    #[schema(pattern = "^(20[0-9]{2}|2100)-W(0[1-9]|[1-4][0-9]|5[0-3])$")]
     pub start_week: String,
-    #[schema(pattern = "^[0-9]{4}-W[0-9]{2}$")]
+    #[schema(pattern = "^(20[0-9]{2}|2100)-W(0[1-9]|[1-4][0-9]|5[0-3])$")]
     pub end_week: Option<String>,
 }
 
@@ -85,13 +94,13 @@ impl InterventionInput {
             Some(_) => {}
         }
         let mut ids = |field: &str,
-                       codes: &[String],
+                       codes: &[CodeText],
                        known: &std::collections::HashMap<
             String,
             crate::domain::signal::VocabularyEntry,
         >| {
             let mut found: Vec<i16> = Vec::new();
-            for code in codes {
+            for CodeText(code) in codes {
                 match known.get(code).and_then(|e| i16::try_from(e.id).ok()) {
                     Some(id) if !found.contains(&id) => found.push(id),
                     Some(_) => {}

@@ -22,15 +22,34 @@ pub const CSV_COLUMNS: [&str; 4] = ["area", "age_band", "year", "persons"];
 #[schema(example = json!({"area": "teg", "age_band": "13-15", "year": 2026, "persons": 412}))]
 pub struct PopulationInput {
     /// A district code.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub area: String,
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub age_band: String,
     /// 2000–2100.
     #[schema(minimum = 2000, maximum = 2100)]
+    #[serde(deserialize_with = "crate::extract::whole_number")]
     pub year: i64,
     /// Persons living in the district in that age band, 0–10,000,000.
     #[schema(minimum = 0, maximum = 10_000_000)]
+    #[serde(deserialize_with = "crate::extract::whole_number")]
     pub persons: i64,
 }
+
+/// The CSV form of an upload, as the spec describes it: text without control characters
+/// other than line breaks.
+#[derive(ToSchema)]
+#[schema(value_type = String, pattern = "^[^\\u0000-\\u0009\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$",
+         example = "area,age_band,year,persons\nteg,13-15,2026,412\nteg,16-17,2026,288\n")]
+pub struct PopulationCsv(pub String);
 
 /// The JSON form of an upload.
 #[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]

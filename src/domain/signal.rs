@@ -43,6 +43,12 @@ impl Gender {
     }
 }
 
+/// A vocabulary code as sent in a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = String, min_length = 1, max_length = 64, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$", example = "13-15")]
+pub struct CodeText(pub String);
+
 /// One observation, as reported. Every field is a code: there is nowhere to write
 /// anything about the child, and unknown fields are refused.
 #[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
@@ -52,12 +58,32 @@ impl Gender {
 pub struct SignalInput {
     /// A district (leaf area) inside your area.
     #[validate(length(min = 1, max = 64), custom(function = "no_control_chars"))]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub area: String,
     #[validate(length(min = 1, max = 64), custom(function = "no_control_chars"))]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub age_band: String,
     #[validate(length(min = 1, max = 64), custom(function = "no_control_chars"))]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub category: String,
     #[validate(length(min = 1, max = 64), custom(function = "no_control_chars"))]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub arena: String,
     /// Optional; leave out when unknown.
     #[serde(default)]
@@ -70,7 +96,10 @@ pub struct SignalInput {
     /// The ISO week of the observation, e.g. `2026-W47`.
     #[serde(default)]
     #[validate(length(min = 1, max = 10), custom(function = "no_control_chars"))]
-    #[schema(example = "2026-W47")]
+    #[schema(
+        example = "2026-W47",
+        pattern = "^(20[0-9]{2}|2100)-W(0[1-9]|[1-4][0-9]|5[0-3])$"
+    )]
     pub observed_week: Option<String>,
 }
 
@@ -245,11 +274,20 @@ impl SignalInput {
 
     fn week(&self, rules: &IntakeRules<'_>, errors: &mut Vec<FieldError>) -> Option<IsoWeek> {
         let (field, week) = match (&self.observed_on, &self.observed_week) {
-            (Some(day), None) if !(2000..=9999).contains(&day.year()) => {
+            // Far outside the window either way; refused before any week arithmetic.
+            (Some(day), None) if day.year() < 2000 => {
                 errors.push(FieldError::new(
                     "observed_on",
-                    "out_of_range",
-                    "not a plausible observation date",
+                    "too_old",
+                    "older than the correction window",
+                ));
+                return None;
+            }
+            (Some(day), None) if day.year() > 9999 => {
+                errors.push(FieldError::new(
+                    "observed_on",
+                    "future",
+                    "the observation cannot be in the future",
                 ));
                 return None;
             }
@@ -257,7 +295,7 @@ impl SignalInput {
             (None, Some(text)) => match IsoWeek::parse(text) {
                 Ok(week) => ("observed_week", week),
                 Err(message) => {
-                    errors.push(FieldError::new("observed_week", "invalid", message));
+                    errors.push(FieldError::new("observed_week", "invalid_week", message));
                     return None;
                 }
             },
@@ -443,12 +481,12 @@ mod tests {
         ancient.observed_on = Some(NaiveDate::MIN);
         assert_eq!(
             codes(ancient.check(&vocabulary(), &rules(SUNDAY)))[0].1,
-            "out_of_range"
+            "too_old"
         );
         ancient.observed_on = Some(NaiveDate::MAX);
         assert_eq!(
             codes(ancient.check(&vocabulary(), &rules(SUNDAY)))[0].1,
-            "out_of_range"
+            "future"
         );
         let _ = IsoWeek::of(NaiveDate::MIN);
     }

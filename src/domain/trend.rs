@@ -87,13 +87,13 @@ pub struct TrendParams {
     /// Default: 51 weeks before `to`.
     #[param(
         example = "2025-W48",
-        pattern = "^[0-9]{4}-(W[0-9]{2}|[0-9]{2}-[0-9]{2})$"
+        pattern = "^(20[0-9]{2}|2100)-(W(0[1-9]|[1-4][0-9]|5[0-3])|(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))$"
     )]
     pub from: Option<String>,
     /// Last ISO week or a date in it; widened to the end of its period. Default: this week.
     #[param(
         example = "2026-W47",
-        pattern = "^[0-9]{4}-(W[0-9]{2}|[0-9]{2}-[0-9]{2})$"
+        pattern = "^(20[0-9]{2}|2100)-(W(0[1-9]|[1-4][0-9]|5[0-3])|(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))$"
     )]
     pub to: Option<String>,
     /// Comma-separated area codes at any level (default: your own area).
@@ -124,24 +124,24 @@ pub struct TrendParams {
     pub format: Option<String>,
 }
 
-/// The query string of the exports; every field is optional.
+/// The query string of the CSV export; every field is optional.
 #[derive(Debug, Default, Clone, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct ExportParams {
+pub struct CsvExportParams {
     /// `week` (default), `month` or `quarter`.
     #[param(example = "month", pattern = "^(week|month|quarter)$")]
     pub period: Option<String>,
     /// First ISO week or a date in it (default: 51 weeks before `to`).
     #[param(
         example = "2025-W48",
-        pattern = "^[0-9]{4}-(W[0-9]{2}|[0-9]{2}-[0-9]{2})$"
+        pattern = "^(20[0-9]{2}|2100)-(W(0[1-9]|[1-4][0-9]|5[0-3])|(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))$"
     )]
     pub from: Option<String>,
     /// Last ISO week or a date in it (default: this week).
     #[param(
         example = "2026-W47",
-        pattern = "^[0-9]{4}-(W[0-9]{2}|[0-9]{2}-[0-9]{2})$"
+        pattern = "^(20[0-9]{2}|2100)-(W(0[1-9]|[1-4][0-9]|5[0-3])|(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))$"
     )]
     pub to: Option<String>,
     /// Comma-separated area codes at any level (default: your own area).
@@ -161,6 +161,43 @@ pub struct ExportParams {
     pub source: Option<String>,
     /// `true` starts the CSV with a byte order mark, for Excel (CSV only).
     pub bom: Option<bool>,
+}
+
+/// The query string of the JSON export: that of the CSV export without `bom`.
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct JsonExportParams {
+    /// `week` (default), `month` or `quarter`.
+    #[param(example = "month", pattern = "^(week|month|quarter)$")]
+    pub period: Option<String>,
+    /// First ISO week or a date in it (default: 51 weeks before `to`).
+    #[param(
+        example = "2025-W48",
+        pattern = "^(20[0-9]{2}|2100)-(W(0[1-9]|[1-4][0-9]|5[0-3])|(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))$"
+    )]
+    pub from: Option<String>,
+    /// Last ISO week or a date in it (default: this week).
+    #[param(
+        example = "2026-W47",
+        pattern = "^(20[0-9]{2}|2100)-(W(0[1-9]|[1-4][0-9]|5[0-3])|(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))$"
+    )]
+    pub to: Option<String>,
+    /// Comma-separated area codes at any level (default: your own area).
+    #[param(example = "umea", pattern = "^[a-z0-9-]{1,64}(,[a-z0-9-]{1,64})*$")]
+    pub area: Option<String>,
+    #[param(pattern = "^[a-z0-9_-]{1,64}(,[a-z0-9_-]{1,64})*$")]
+    pub age_band: Option<String>,
+    #[param(pattern = "^[a-z0-9_-]{1,64}(,[a-z0-9_-]{1,64})*$")]
+    pub category: Option<String>,
+    #[param(pattern = "^[a-z0-9_-]{1,64}(,[a-z0-9_-]{1,64})*$")]
+    pub arena: Option<String>,
+    #[param(pattern = "^(girl|boy|other|unspecified)(,(girl|boy|other|unspecified))*$")]
+    pub gender: Option<String>,
+    #[param(
+        pattern = "^(school|field_worker|police|social_services|leisure)(,(school|field_worker|police|social_services|leisure))*$"
+    )]
+    pub source: Option<String>,
 }
 
 /// What selects the counts, whichever endpoint asked.
@@ -197,8 +234,25 @@ impl From<TrendParams> for CountParams {
     }
 }
 
-impl From<ExportParams> for CountParams {
-    fn from(p: ExportParams) -> Self {
+impl From<CsvExportParams> for CountParams {
+    fn from(p: CsvExportParams) -> Self {
+        Self {
+            period: p.period,
+            from: p.from,
+            to: p.to,
+            area: p.area,
+            age_band: p.age_band,
+            category: p.category,
+            arena: p.arena,
+            gender: p.gender,
+            source: p.source,
+            ..Self::default()
+        }
+    }
+}
+
+impl From<JsonExportParams> for CountParams {
+    fn from(p: JsonExportParams) -> Self {
         Self {
             period: p.period,
             from: p.from,
@@ -302,8 +356,17 @@ fn split(list: &str) -> Vec<&str> {
     list.split(',').map(str::trim).collect()
 }
 
-/// A week given as `2026-W47` or as a date inside it, in the years 2000–2100.
+/// A week given as `2026-W47` or as a date inside it, in the years 2000–2100 as written
+/// (so `2000-01-01`, which lies in 1999-W52, counts as 2000, as the spec's pattern does).
 pub fn parse_week(field: &str, text: &str) -> Result<IsoWeek, FieldError> {
+    let written_year = text.get(..4).and_then(|y| y.parse::<i32>().ok());
+    if !written_year.is_some_and(|y| YEARS.contains(&y)) {
+        return Err(FieldError::new(
+            field,
+            "out_of_range",
+            format!("{text} is not between 2000 and 2100"),
+        ));
+    }
     let week = if text.contains("-W") {
         IsoWeek::parse(text).map_err(|e| FieldError::new(field, "invalid_week", e))?
     } else {
@@ -317,13 +380,6 @@ pub fn parse_week(field: &str, text: &str) -> Result<IsoWeek, FieldError> {
                 )
             })?
     };
-    if !YEARS.contains(&week.year()) {
-        return Err(FieldError::new(
-            field,
-            "out_of_range",
-            format!("{text} is not between 2000 and 2100"),
-        ));
-    }
     Ok(week)
 }
 
@@ -405,7 +461,7 @@ pub fn parse(params: &CountParams, cx: &Context<'_>) -> Result<CountRequest, Api
     let mut errors = Vec::new();
 
     let mut by = Vec::new();
-    if let Some(list) = params.by.as_deref().filter(|l| !l.is_empty()) {
+    if let Some(list) = params.by.as_deref() {
         for name in split(list) {
             match Dimension::ALL.iter().find(|d| d.as_str() == name) {
                 // Naming a dimension twice means the same as naming it once.

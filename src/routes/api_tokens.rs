@@ -28,14 +28,22 @@ pub const MAX_LIFETIME_DAYS: u16 = 400;
 pub struct CreateApiToken {
     /// What the token is for, e.g. the app or report that uses it.
     #[validate(length(min = 1, max = 100), custom(function = "no_control_chars"))]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub name: String,
     /// The owner; default the caller. Admins may name any user of their area.
     pub user_id: Option<Uuid>,
     /// A subset of the owner's permissions.
     #[validate(length(min = 1, max = 10))]
+    #[schema(min_items = 1, max_items = 10)]
     pub permissions: Vec<Permission>,
     /// Days until the token expires, 1–400.
     #[validate(range(min = 1, max = 400))]
+    #[schema(minimum = 1, maximum = 400)]
+    #[serde(deserialize_with = "crate::extract::whole_number")]
     pub expires_in_days: u16,
 }
 

@@ -80,11 +80,22 @@ pub async fn list(
 pub struct CreateArea {
     /// Lower-case slug, unique across the tree.
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$")]
     pub code: String,
     #[validate(length(min = 1, max = 100), custom(function = "no_control_chars"))]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub name: String,
     /// The parent (a region or municipality inside your area); the level follows from it.
     #[validate(length(min = 1, max = 64))]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub parent: String,
 }
 
@@ -167,6 +178,11 @@ pub async fn create(
 #[schema(example = json!({"name": "Östra Ersboda", "active": false}))]
 pub struct UpdateArea {
     #[validate(length(min = 1, max = 100), custom(function = "no_control_chars"))]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub name: Option<String>,
     pub active: Option<bool>,
 }

@@ -21,12 +21,14 @@ pub struct AuditParams {
     /// Only events by this user.
     pub actor: Option<Uuid>,
     /// Only this action, e.g. `auth.login`, `user.update`, `permission.denied`.
+    #[param(max_length = 64, pattern = "^[a-z][a-z_.]*$")]
     pub action: Option<String>,
     /// Events at or after this time (RFC 3339).
     pub from: Option<DateTime<Utc>>,
     /// Events before this time (RFC 3339).
     pub to: Option<DateTime<Utc>>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<i64>,
@@ -88,6 +90,20 @@ pub async fn list(
 ) -> Result<web::Json<AuditPage>, ApiError> {
     let params = params.into_inner();
     let limit = page_limit(params.limit)?;
+    if let Some(action) = &params.action {
+        let well_formed = action.len() <= 64
+            && action.starts_with(|c: char| c.is_ascii_lowercase())
+            && action
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.');
+        if !well_formed {
+            return Err(ApiError::invalid(
+                "action",
+                "invalid",
+                "an action looks like `auth.login`",
+            ));
+        }
+    }
     let filter = AuditFilter {
         actor: params.actor,
         action: params.action,

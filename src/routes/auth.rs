@@ -24,8 +24,18 @@ use crate::startup::AppState;
 #[schema(example = json!({"username": "anna.berg", "password": "correct horse battery staple"}))]
 pub struct LoginRequest {
     #[validate(length(min = 1, max = 64), custom(function = "no_control_chars"))]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub username: String,
     #[validate(length(min = 1, max = 512))]
+    #[schema(
+        min_length = 1,
+        max_length = 512,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub password: String,
 }
 
@@ -56,6 +66,11 @@ pub async fn login(
 pub struct RefreshRequest {
     /// The refresh token of the last login or refresh.
     #[validate(length(min = 1, max = 256), custom(function = "no_control_chars"))]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub refresh_token: String,
 }
 
@@ -162,9 +177,22 @@ pub async fn me(caller: Authenticated) -> Result<web::Json<Me>, ApiError> {
 #[schema(example = json!({"current_password": "correct horse battery staple", "new_password": "lingonsylt på fredagsmys i juni"}))]
 pub struct PasswordChange {
     #[validate(length(min = 1, max = 512))]
+    #[schema(
+        min_length = 1,
+        max_length = 512,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub current_password: String,
     /// 12–128 characters, not easily guessed; no composition rules.
-    #[validate(length(min = 1, max = 512))]
+    #[validate(
+        length(min = 12, max = 128, message = "a password has 12–128 characters"),
+        custom(function = "no_control_chars")
+    )]
+    #[schema(
+        min_length = 12,
+        max_length = 128,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub new_password: String,
 }
 

@@ -16,7 +16,9 @@ use crate::cube::{self, KeyedCell};
 use crate::cube_store::{CubeReader, Piece};
 use crate::disclosure::{self, MinCount};
 use crate::domain::signal::CodeNames;
-use crate::domain::trend::{CountParams, CountRequest, ExportParams, GENDERS, SOURCES};
+use crate::domain::trend::{
+    CountParams, CountRequest, CsvExportParams, GENDERS, JsonExportParams, SOURCES,
+};
 use crate::error::{ApiError, Problem};
 use crate::routes::trends::{csv_field, parse_request, this_week};
 use crate::startup::AppState;
@@ -491,7 +493,7 @@ fn hex(bytes: &[u8]) -> String {
 #[utoipa::path(
     tag = "exports",
     security(("bearer" = [])),
-    params(ExportParams),
+    params(CsvExportParams),
     responses(
         (status = 200, description = "The cube as CSV", content_type = "text/csv", body = String,
          headers(("ETag" = String), ("X-Disclosure-Method" = String), ("X-Disclosure-Min-Count" = u32)),
@@ -504,7 +506,7 @@ fn hex(bytes: &[u8]) -> String {
 pub async fn signal_counts_csv(
     state: web::Data<AppState>,
     reader: Authorized<perm::TrendsRead>,
-    params: web::Query<ExportParams>,
+    params: web::Query<CsvExportParams>,
     http: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let bom = params.bom.unwrap_or(false);
@@ -523,7 +525,7 @@ pub async fn signal_counts_csv(
 #[utoipa::path(
     tag = "exports",
     security(("bearer" = [])),
-    params(ExportParams),
+    params(JsonExportParams),
     responses(
         (status = 200, description = "The cube as JSON", body = serde_json::Value,
          headers(("ETag" = String)),
@@ -538,16 +540,9 @@ pub async fn signal_counts_csv(
 pub async fn signal_counts_json(
     state: web::Data<AppState>,
     reader: Authorized<perm::TrendsRead>,
-    params: web::Query<ExportParams>,
+    params: web::Query<JsonExportParams>,
     http: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    if params.bom.is_some() {
-        return Err(ApiError::invalid(
-            "bom",
-            "unsupported",
-            "bom applies to the CSV export only",
-        ));
-    }
     export(
         state,
         reader,

@@ -51,12 +51,19 @@ impl RouteTable {
         Self { routes }
     }
 
-    /// The methods accepted at `path`, if any route matches it.
+    /// The methods accepted at `path`, if any route matches it. As in OpenAPI, a
+    /// concrete path wins over templates: `/v1/signals/batch` is not `/v1/signals/{id}`.
     pub fn allowed(&self, path: &str) -> Option<Vec<Method>> {
-        let mut allowed: Vec<Method> = self
+        let matching: Vec<&(ResourceDef, Vec<Method>)> = self
             .routes
             .iter()
             .filter(|(def, _)| def.is_match(path))
+            .collect();
+        let concrete = |def: &ResourceDef| def.pattern().is_some_and(|p| !p.contains('{'));
+        let any_concrete = matching.iter().any(|(def, _)| concrete(def));
+        let mut allowed: Vec<Method> = matching
+            .into_iter()
+            .filter(|(def, _)| !any_concrete || concrete(def))
             .flat_map(|(_, m)| m.clone())
             .collect();
         allowed.sort_by(|a, b| a.as_str().cmp(b.as_str()));
@@ -71,6 +78,9 @@ pub async fn unmatched(
     table: web::Data<RouteTable>,
 ) -> Result<HttpResponse, ApiError> {
     Err(match table.allowed(req.path()) {
+        // The method fits the path's template, but a route's guard refused the values
+        // in it (an id that is no id): nothing there.
+        Some(allowed) if allowed.contains(req.method()) => ApiError::NotFound,
         Some(allowed) => ApiError::MethodNotAllowed { allowed },
         None => ApiError::NotFound,
     })
@@ -96,6 +106,18 @@ mod tests {
         assert_eq!(
             table().allowed("/v1/things/42"),
             Some(vec![Method::DELETE, Method::GET])
+        );
+    }
+
+    #[test]
+    fn a_concrete_path_wins_over_a_template() {
+        assert_eq!(
+            table().allowed("/v1/signals/batch"),
+            Some(vec![Method::POST])
+        );
+        assert_eq!(
+            table().allowed("/v1/signals/019a9c3e-5b2f-7c11-9d3e-2f6a1b7c8d90"),
+            Some(vec![Method::DELETE])
         );
     }
 

@@ -10,7 +10,7 @@ use crate::auth::Authorized;
 use crate::auth::extract::RequestMeta;
 use crate::auth::permissions::perm;
 use crate::db::{self, queries};
-use crate::domain::population::{self, PopulationInput, PopulationUpload};
+use crate::domain::population::{self, PopulationCsv, PopulationInput, PopulationUpload};
 use crate::error::{ApiError, Problem};
 use crate::extract::{self, Upload};
 use crate::startup::AppState;
@@ -34,7 +34,7 @@ pub struct PopulationReceipt {
     security(("bearer" = [])),
     request_body(content(
         (PopulationUpload = "application/json"),
-        (String = "text/csv", example = "area,age_band,year,persons\nteg,13-15,2026,412\nteg,16-17,2026,288\n"),
+        (PopulationCsv = "text/csv"),
     )),
     responses(
         (status = 200, description = "Stored", body = PopulationReceipt),

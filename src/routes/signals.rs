@@ -36,7 +36,8 @@ fn respond(answer: Answer) -> HttpResponse {
     tag = "signals",
     security(("bearer" = [])),
     request_body = SignalInput,
-    params(("Idempotency-Key" = Option<String>, Header, description = "1–128 printable ASCII characters; retries with the same key and body get the first answer for 24 hours")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 128, pattern = "^[ -~]*$",
+            description = "1–128 printable ASCII characters; retries with the same key and body get the first answer for 24 hours")),
     responses(
         (status = 201, description = "Stored", body = SignalView),
         (status = 403, description = "Needs `signals:submit` (reporting roles)", body = Problem, content_type = "application/problem+json"),
@@ -64,7 +65,8 @@ pub async fn submit(
     tag = "signals",
     security(("bearer" = [])),
     request_body = BatchInput,
-    params(("Idempotency-Key" = Option<String>, Header, description = "1–128 printable ASCII characters; retries with the same key and body get the first answer for 24 hours")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 128, pattern = "^[ -~]*$",
+            description = "1–128 printable ASCII characters; retries with the same key and body get the first answer for 24 hours")),
     responses(
         (status = 201, description = "All stored", body = BatchReceipt),
         (status = 403, description = "Needs `signals:submit` (reporting roles)", body = Problem, content_type = "application/problem+json"),
@@ -93,6 +95,9 @@ pub struct MineParams {
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(
+        pattern = "^[0-9]{1,16}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    )]
     pub cursor: Option<String>,
 }
 
@@ -106,11 +111,33 @@ pub struct SignalPage {
     pub next_cursor: Option<String>,
 }
 
+/// Whether the last path segment is a signal id: `/v1/signals/batch` and
+/// `/v1/signals/mine` are other resources, which answer DELETE with 405.
+fn names_a_signal(request: &actix_web::guard::GuardContext<'_>) -> bool {
+    request
+        .head()
+        .uri
+        .path()
+        .rsplit('/')
+        .next()
+        .is_some_and(|id| Uuid::try_parse(id).is_ok())
+}
+
+/// A page cursor `<microseconds since 1970>_<id>`, exactly as the spec's pattern reads:
+/// up to 16 digits (until the year 2286) and a lower-case hyphenated UUID.
 pub fn parse_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
     let invalid = || ApiError::invalid("cursor", "invalid", "not a cursor from a previous page");
     let (micros, id) = cursor.split_once('_').ok_or_else(invalid)?;
+    let digits = (1..=16).contains(&micros.len()) && micros.bytes().all(|b| b.is_ascii_digit());
+    let hyphenated = id.len() == 36
+        && id.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+        });
+    if !digits || !hyphenated {
+        return Err(invalid());
+    }
     let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| invalid())?)
-        .filter(|at| (2000..=2200).contains(&chrono::Datelike::year(at)))
         .ok_or_else(invalid)?;
     Ok((at, id.parse().map_err(|_| invalid())?))
 }
@@ -169,7 +196,7 @@ pub async fn mine(
         (status = 409, description = "Outside the correction window", body = Problem, content_type = "application/problem+json"),
     ),
 )]
-#[delete("/v1/signals/{id}")]
+#[delete("/v1/signals/{id}", guard = "names_a_signal")]
 pub async fn retract(
     state: web::Data<AppState>,
     meta: RequestMeta,

@@ -169,7 +169,11 @@ fn trend_csv(request: &CountRequest, series: &[Series]) -> String {
     security(("bearer" = [])),
     params(TrendParams),
     responses(
-        (status = 200, description = "The series", body = TrendReport,
+        (status = 200, description = "The series (`format=csv`: one row per series and period)",
+         content(
+             (TrendReport = "application/json"),
+             (String = "text/csv", example = "area,period,count,suppressed,rate_per_1000,rolling_mean,change_prev,change_yoy,ears_c1,ears_c2,ears_c3,alarm\nteg,2026-W47,12,false,1.6,10.5,0.2,,1.1,0.9,0,\n"),
+         ),
          headers(("X-Disclosure-Method" = String), ("X-Disclosure-Min-Count" = u32))),
         (status = 403, description = "Needs `trends:read`, or an area outside your own", body = Problem, content_type = "application/problem+json"),
     ),
@@ -229,7 +233,7 @@ pub struct AlertParams {
     /// ISO week (or a date in it) to check (default: the current week).
     #[param(
         example = "2026-W47",
-        pattern = "^[0-9]{4}-(W[0-9]{2}|[0-9]{2}-[0-9]{2})$"
+        pattern = "^(20[0-9]{2}|2100)-(W(0[1-9]|[1-4][0-9]|5[0-3])|(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))$"
     )]
     pub week: Option<String>,
 }

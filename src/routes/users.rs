@@ -17,7 +17,7 @@ use crate::db::models::{Area, NewUser, User};
 use crate::db::{self, queries};
 use crate::domain::identity::{AccountKind, AreaCode, Role, Username};
 use crate::error::{ApiError, Problem};
-use crate::extract::Json;
+use crate::extract::{Json, no_control_chars};
 use crate::startup::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -53,15 +53,36 @@ impl UserView {
 #[schema(example = json!({"username": "anna.berg", "role": "school", "area": "umea", "kind": "person",
                            "password": "correct horse battery staple"}))]
 pub struct CreateUser {
+    /// 3–64 characters: letters, digits, '.', '_', '@' or '-', starting with a letter or
+    /// digit; stored in lower case.
     #[validate(length(min = 3, max = 64))]
+    #[schema(
+        min_length = 3,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9._@-]*$"
+    )]
     pub username: String,
     pub role: Role,
     /// An area code inside the admin's subtree.
     #[validate(length(min = 1, max = 64))]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub area: String,
     pub kind: AccountKind,
-    /// Required for `person`, absent for `service` accounts (they use API tokens).
-    #[validate(length(min = 1, max = 512))]
+    /// Required for `person`, absent for `service` accounts (they use API tokens):
+    /// 12–128 characters, not easily guessed; no composition rules.
+    #[validate(
+        length(min = 12, max = 128, message = "a password has 12–128 characters"),
+        custom(function = "no_control_chars")
+    )]
+    #[schema(
+        min_length = 12,
+        max_length = 128,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub password: Option<String>,
 }
 
@@ -73,16 +94,18 @@ fn area_in_scope(
     field: &str,
     code: &str,
 ) -> Result<Area, ApiError> {
-    let code = AreaCode::parse(code).map_err(|m| ApiError::invalid(field, "invalid", m))?;
+    let unknown = || {
+        ApiError::invalid(
+            field,
+            "unknown_area",
+            format!("no area `{code}` in your area"),
+        )
+    };
+    // A string that cannot be a code names no area either.
+    let code = AreaCode::parse(code).map_err(|_| unknown())?;
     queries::areas::by_code(conn, code.as_str())?
         .filter(|area| area.path.starts_with(scope) && area.active)
-        .ok_or_else(|| {
-            ApiError::invalid(
-                field,
-                "unknown_area",
-                format!("no area `{}` in your area", code.as_str()),
-            )
-        })
+        .ok_or_else(unknown)
 }
 
 /// Creates a user in the admin's subtree.
@@ -166,8 +189,14 @@ pub async fn create(
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page (the last username it showed).
+    #[param(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub cursor: Option<String>,
 }
 
@@ -198,6 +227,15 @@ pub async fn list(
     let limit = super::page_limit(params.limit)?;
     let scope = admin.area.path.clone();
     let cursor = params.cursor.clone();
+    if let Some(cursor) = &cursor
+        && (cursor.is_empty() || cursor.chars().count() > 64 || no_control_chars(cursor).is_err())
+    {
+        return Err(ApiError::invalid(
+            "cursor",
+            "invalid",
+            "not a cursor from a previous page",
+        ));
+    }
     let rows = db::run(&state.pool, move |conn| {
         queries::users::list_in_scope(conn, &scope, cursor.as_deref(), limit + 1)
     })
@@ -248,11 +286,24 @@ pub async fn get_one(
 pub struct UpdateUser {
     pub role: Option<Role>,
     #[validate(length(min = 1, max = 64))]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub area: Option<String>,
     pub disabled: Option<bool>,
     /// Resets the password of another person account (from a login session); ends the
     /// user's sessions and API tokens. Your own: `PUT /v1/me/password`.
-    #[validate(length(min = 1, max = 512))]
+    #[validate(
+        length(min = 12, max = 128, message = "a password has 12–128 characters"),
+        custom(function = "no_control_chars")
+    )]
+    #[schema(
+        min_length = 12,
+        max_length = 128,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub password: Option<String>,
 }
 

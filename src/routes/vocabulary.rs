@@ -46,39 +46,210 @@ impl From<Term> for TermView {
     }
 }
 
+/// A new age band: a code such as `13-15` (two numbers of up to three digits) and labels.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"code": "21-24", "label_sv": "Unga vuxna (21–24)", "label_en": "Young adults (21–24)"}))]
+pub struct CreateAgeBand {
+    #[validate(custom(function = "age_band_code"))]
+    #[schema(pattern = "^[0-9]{1,3}-[0-9]{1,3}$")]
+    pub code: String,
+    #[validate(length(min = 1, max = 100), custom(function = "no_control_chars"))]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
+    pub label_sv: String,
+    #[validate(length(min = 1, max = 100), custom(function = "no_control_chars"))]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
+    pub label_en: String,
+}
+
+/// A new arena: a code such as `online_gaming` (a lower-case letter, then 1–63 lower-case
+/// letters, digits or `_`) and labels.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"code": "public_transport", "label_sv": "Kollektivtrafik", "label_en": "Public transport"}))]
+pub struct CreateArena {
+    #[validate(custom(function = "term_code"))]
+    #[schema(pattern = "^[a-z][a-z0-9_]{1,63}$")]
+    pub code: String,
+    #[validate(length(min = 1, max = 100), custom(function = "no_control_chars"))]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
+    pub label_sv: String,
+    #[validate(length(min = 1, max = 100), custom(function = "no_control_chars"))]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
+    pub label_en: String,
+}
+
+/// A new category: a code as for arenas, labels and short descriptions.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"code": "online_fraud", "label_sv": "Bedrägerier på nätet", "label_en": "Online fraud",
     "description_sv": "Används som målvakt eller för bedrägerier.", "description_en": "Used as a money mule or for fraud."}))]
-pub struct CreateTerm {
-    #[validate(length(min = 1, max = 64))]
+pub struct CreateCategory {
+    #[validate(custom(function = "term_code"))]
+    #[schema(pattern = "^[a-z][a-z0-9_]{1,63}$")]
     pub code: String,
     #[validate(length(min = 1, max = 100), custom(function = "no_control_chars"))]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub label_sv: String,
     #[validate(length(min = 1, max = 100), custom(function = "no_control_chars"))]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub label_en: String,
-    /// Categories only.
     #[validate(length(max = 500), custom(function = "no_control_chars"))]
+    #[schema(max_length = 500, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub description_sv: Option<String>,
-    /// Categories only.
     #[validate(length(max = 500), custom(function = "no_control_chars"))]
+    #[schema(max_length = 500, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub description_en: Option<String>,
 }
 
+/// New labels for an age band or arena, or a change of its `active` flag.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"active": false}))]
 pub struct UpdateTerm {
     #[validate(length(min = 1, max = 100), custom(function = "no_control_chars"))]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub label_sv: Option<String>,
     #[validate(length(min = 1, max = 100), custom(function = "no_control_chars"))]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
+    pub label_en: Option<String>,
+    /// `false` deactivates: refused for new signals, kept for old ones.
+    pub active: Option<bool>,
+}
+
+/// New labels or descriptions for a category, or a change of its `active` flag.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"description_en": "Offered errands or \"quick money\" in person.", "active": true}))]
+pub struct UpdateCategory {
+    #[validate(length(min = 1, max = 100), custom(function = "no_control_chars"))]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
+    pub label_sv: Option<String>,
+    #[validate(length(min = 1, max = 100), custom(function = "no_control_chars"))]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub label_en: Option<String>,
     #[validate(length(max = 500), custom(function = "no_control_chars"))]
+    #[schema(max_length = 500, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub description_sv: Option<String>,
     #[validate(length(max = 500), custom(function = "no_control_chars"))]
+    #[schema(max_length = 500, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub description_en: Option<String>,
     /// `false` deactivates: refused for new signals, kept for old ones.
     pub active: Option<bool>,
+}
+
+fn age_band_code(code: &str) -> Result<(), validator::ValidationError> {
+    valid_code(VocabularyKind::AgeBand, code)
+}
+
+fn term_code(code: &str) -> Result<(), validator::ValidationError> {
+    valid_code(VocabularyKind::Category, code)
+}
+
+fn valid_code(kind: VocabularyKind, code: &str) -> Result<(), validator::ValidationError> {
+    if kind.valid_code(code) {
+        return Ok(());
+    }
+    let mut error = validator::ValidationError::new("invalid");
+    error.message = Some(format!("`{code}` is not a valid code for {}", kind.table()).into());
+    Err(error)
+}
+
+/// A new code of any kind, as stored.
+struct NewTermInput {
+    code: String,
+    label_sv: String,
+    label_en: String,
+    description_sv: Option<String>,
+    description_en: Option<String>,
+}
+
+impl From<CreateAgeBand> for NewTermInput {
+    fn from(t: CreateAgeBand) -> Self {
+        Self {
+            code: t.code,
+            label_sv: t.label_sv,
+            label_en: t.label_en,
+            description_sv: None,
+            description_en: None,
+        }
+    }
+}
+
+impl From<CreateArena> for NewTermInput {
+    fn from(t: CreateArena) -> Self {
+        Self {
+            code: t.code,
+            label_sv: t.label_sv,
+            label_en: t.label_en,
+            description_sv: None,
+            description_en: None,
+        }
+    }
+}
+
+impl From<CreateCategory> for NewTermInput {
+    fn from(t: CreateCategory) -> Self {
+        Self {
+            code: t.code,
+            label_sv: t.label_sv,
+            label_en: t.label_en,
+            description_sv: t.description_sv,
+            description_en: t.description_en,
+        }
+    }
+}
+
+impl From<UpdateTerm> for UpdateCategory {
+    fn from(t: UpdateTerm) -> Self {
+        Self {
+            label_sv: t.label_sv,
+            label_en: t.label_en,
+            description_sv: None,
+            description_en: None,
+            active: t.active,
+        }
+    }
 }
 
 async fn list_terms(
@@ -92,36 +263,13 @@ async fn list_terms(
     Ok(web::Json(terms.into_iter().map(TermView::from).collect()))
 }
 
-fn descriptions_allowed(
-    kind: VocabularyKind,
-    sv: &Option<String>,
-    en: &Option<String>,
-) -> Result<(), ApiError> {
-    if kind != VocabularyKind::Category && (sv.is_some() || en.is_some()) {
-        return Err(ApiError::invalid(
-            "description_sv",
-            "not_allowed",
-            "only categories have descriptions",
-        ));
-    }
-    Ok(())
-}
-
 async fn create_term(
     state: &AppState,
     meta: RequestMeta,
     admin: &Principal,
     kind: VocabularyKind,
-    term: CreateTerm,
+    term: NewTermInput,
 ) -> Result<HttpResponse, ApiError> {
-    if !kind.valid_code(&term.code) {
-        return Err(ApiError::invalid(
-            "code",
-            "invalid",
-            format!("`{}` is not a valid code for {}", term.code, kind.table()),
-        ));
-    }
-    descriptions_allowed(kind, &term.description_sv, &term.description_en)?;
     let audit = Audit::new("vocabulary.create", Outcome::Success, &meta)
         .by(admin)
         .target(kind.table(), &term.code);
@@ -155,9 +303,8 @@ async fn update_term(
     admin: &Principal,
     kind: VocabularyKind,
     code: String,
-    change: UpdateTerm,
+    change: UpdateCategory,
 ) -> Result<web::Json<TermView>, ApiError> {
-    descriptions_allowed(kind, &change.description_sv, &change.description_en)?;
     let details = serde_json::json!({"relabelled": change.label_sv.is_some() || change.label_en.is_some(), "active": change.active});
     let audit = Audit::new("vocabulary.update", Outcome::Success, &meta)
         .by(admin)
@@ -184,7 +331,8 @@ async fn update_term(
 }
 
 macro_rules! vocabulary_routes {
-    ($kind:expr, $path:literal, $item:literal, $tag:literal, $what:literal, $list:ident, $create:ident, $update:ident) => {
+    ($kind:expr, $path:literal, $item:literal, $tag:literal, $what:literal, $list:ident, $create:ident, $update:ident,
+     $create_body:ty, $update_body:ty) => {
         #[doc = concat!("All ", $what, ", active and deactivated, with Swedish and English labels.")]
         #[utoipa::path(
             tag = $tag,
@@ -203,7 +351,7 @@ macro_rules! vocabulary_routes {
         #[utoipa::path(
             tag = $tag,
             security(("bearer" = [])),
-            request_body = CreateTerm,
+            request_body = $create_body,
             responses(
                 (status = 201, description = "Created", body = TermView),
                 (status = 403, description = "Needs `reference:write`", body = Problem, content_type = "application/problem+json"),
@@ -215,9 +363,9 @@ macro_rules! vocabulary_routes {
             state: web::Data<AppState>,
             meta: RequestMeta,
             admin: Authorized<perm::ReferenceWrite>,
-            body: Json<CreateTerm>,
+            body: Json<$create_body>,
         ) -> Result<HttpResponse, ApiError> {
-            create_term(&state, meta, &admin, $kind, body.0).await
+            create_term(&state, meta, &admin, $kind, body.0.into()).await
         }
 
         #[doc = concat!("Relabels, deactivates or reactivates a code of ", $what, " (admins).")]
@@ -225,7 +373,7 @@ macro_rules! vocabulary_routes {
             tag = $tag,
             security(("bearer" = [])),
             params(("code" = String, Path, description = "The code")),
-            request_body = UpdateTerm,
+            request_body = $update_body,
             responses(
                 (status = 200, description = "Updated", body = TermView),
                 (status = 403, description = "Needs `reference:write`", body = Problem, content_type = "application/problem+json"),
@@ -238,9 +386,9 @@ macro_rules! vocabulary_routes {
             meta: RequestMeta,
             admin: Authorized<perm::ReferenceWrite>,
             code: web::Path<String>,
-            body: Json<UpdateTerm>,
+            body: Json<$update_body>,
         ) -> Result<web::Json<TermView>, ApiError> {
-            update_term(&state, meta, &admin, $kind, code.into_inner(), body.0).await
+            update_term(&state, meta, &admin, $kind, code.into_inner(), body.0.into()).await
         }
     };
 }
@@ -253,7 +401,9 @@ vocabulary_routes!(
     "the age bands",
     list_age_bands,
     create_age_band,
-    update_age_band
+    update_age_band,
+    CreateAgeBand,
+    UpdateTerm
 );
 vocabulary_routes!(
     VocabularyKind::Category,
@@ -263,7 +413,9 @@ vocabulary_routes!(
     "the categories",
     list_categories,
     create_category,
-    update_category
+    update_category,
+    CreateCategory,
+    UpdateCategory
 );
 vocabulary_routes!(
     VocabularyKind::Arena,
@@ -273,5 +425,7 @@ vocabulary_routes!(
     "the arenas",
     list_arenas,
     create_arena,
-    update_arena
+    update_arena,
+    CreateArena,
+    UpdateTerm
 );

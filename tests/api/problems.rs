@@ -46,3 +46,66 @@ async fn a_large_body_to_a_path_without_a_body_is_refused_without_being_read() {
         .unwrap();
     assert_problem(response, 404).await;
 }
+
+#[actix_web::test]
+async fn a_concrete_path_beside_a_template_answers_405_for_the_templates_method() {
+    let app = TestApp::spawn().await;
+    let school = app
+        .token_for(lagesbild::domain::identity::Role::School, "umea")
+        .await;
+    for (path, allowed) in [("/v1/signals/batch", "POST"), ("/v1/signals/mine", "GET")] {
+        let response = app
+            .authed(reqwest::Method::DELETE, path, &school)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["allow"], allowed, "{path}");
+        assert_problem(response, 405).await;
+    }
+    // The template itself still answers: an id that names no signal is a 404.
+    let response = app
+        .authed(reqwest::Method::DELETE, "/v1/signals/not-an-id", &school)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 404).await;
+}
+
+#[actix_web::test]
+async fn a_body_must_be_an_object_whose_lists_hold_no_lists() {
+    let app = TestApp::spawn().await;
+    let school = app
+        .token_for(lagesbild::domain::identity::Role::School, "umea")
+        .await;
+    let cases = [
+        // serde alone would read these as structs, field by field.
+        (
+            "/v1/signals",
+            serde_json::json!(["teg", "13-15", "weapons", "school", null, null, "2026-W47"]),
+            "body",
+        ),
+        (
+            "/v1/signals/batch",
+            serde_json::json!({"signals": [["teg", "13-15", "weapons", "school"]]}),
+            "signals.0",
+        ),
+    ];
+    for (path, body, field) in cases {
+        let response = app
+            .authed(reqwest::Method::POST, path, &school)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let problem = assert_problem(response, 422).await;
+        assert_eq!(problem["errors"][0]["code"], "invalid_type", "{body}");
+        let named = match (
+            &problem["errors"][0]["index"],
+            &problem["errors"][0]["field"],
+        ) {
+            (serde_json::Value::Number(i), _) => format!("signals.{i}"),
+            (_, f) => f.as_str().unwrap().to_owned(),
+        };
+        assert_eq!(named, field, "{problem}");
+    }
+}

@@ -300,11 +300,17 @@ impl From<diesel::result::Error> for ApiError {
     }
 }
 
+/// Messages of the server or of libpq meaning the connection or the server is gone,
+/// whatever state the pooled connection was in when it happened.
 fn is_server_going_away(message: &str) -> bool {
     [
         "terminating connection",
         "server closed the connection",
         "the database system is",
+        "no connection to the server",
+        "could not receive data from server",
+        "could not send data to server",
+        "connection to server",
     ]
     .iter()
     .any(|needle| message.contains(needle))

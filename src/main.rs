@@ -138,6 +138,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         apply_migrations(&url)?;
     }
     warn_if_no_admin(&url);
+    warn_if_not_durable(&url);
     let pool = db::build_pool(&url, &settings.database);
     let result = actix_web::rt::System::new().block_on(async move {
                 let app = Application::build(settings.clone(), pool.clone())?;
@@ -205,6 +206,28 @@ fn create_admin(settings: &Settings, username: &str, area: &str) -> anyhow::Resu
         user.username, user.id, area.code
     );
     Ok(())
+}
+
+/// A 201 means durable (DESIGN §1) only on a server that flushes its commits: say so
+/// loudly at start when it does not.
+fn warn_if_not_durable(url: &str) {
+    let settings = PgConnection::establish(url)
+        .ok()
+        .and_then(|mut conn| db::durability_settings(&mut conn).ok());
+    match settings {
+        Some(settings) => {
+            let gaps = db::durability_gaps(&settings);
+            if gaps.is_empty() {
+                tracing::info!(?settings, "the database flushes every commit");
+            } else {
+                tracing::warn!(
+                    off = ?gaps,
+                    "the database does not flush every commit: a crash of the database server can lose signals already answered 201"
+                );
+            }
+        }
+        None => tracing::warn!("could not read the database's durability settings"),
+    }
 }
 
 /// No account exists by default: tell the operator how to make the first one.

@@ -3,10 +3,11 @@
 //! Policy (OWASP ASVS 2.1): 12–128 characters, no composition rules, and no password
 //! that zxcvbn rates as guessable (score below 3) — its frequency lists hold the common
 //! passwords. Hashes use the argon2 crate's defaults, argon2id m=19456 KiB, t=2, p=1
-//! (OWASP's minimum). Hashing and verifying are slow on purpose: call them through
-//! `blocking::run`.
+//! (OWASP's minimum). Hashing and verifying are slow on purpose and take 19 MiB each:
+//! request handlers run them through [`run_gated`], which lets only a few run at once.
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
@@ -16,6 +17,32 @@ use crate::error::ApiError;
 
 pub const MIN_CHARS: usize = 12;
 pub const MAX_CHARS: usize = 128;
+
+/// Argon2 computations allowed at once: one per core. Each holds 19 MiB for its
+/// duration, so a burst of logins (1,000 at once, say) queues here instead of taking
+/// memory and every core without bound.
+static HASHING: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    tokio::sync::Semaphore::new(cores)
+});
+
+/// How long a request may wait for its turn before it is answered 503 with Retry-After.
+const HASHING_WAIT: Duration = Duration::from_secs(5);
+
+/// Runs `work` (hashing or verifying passwords) on the blocking pool once one of the
+/// few hashing slots is free; 503 when none frees up within [`HASHING_WAIT`].
+pub async fn run_gated<T, F>(work: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let busy = || ApiError::unavailable("too many password checks at once");
+    let _permit = tokio::time::timeout(HASHING_WAIT, HASHING.acquire())
+        .await
+        .map_err(|_| busy())?
+        .map_err(|_| busy())?;
+    crate::blocking::run(work).await
+}
 
 /// A password that passed the policy; the only thing [`hash`] accepts.
 pub struct NewPassword(String);
@@ -116,6 +143,33 @@ pub fn warm_up() -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[actix_web::test]
+    async fn only_one_password_check_per_core_runs_at_once() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let checks = (0..12).map(|_| {
+            let (running, most) = (Arc::clone(&running), Arc::clone(&most));
+            run_gated(move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(20));
+                running.fetch_sub(1, Ordering::SeqCst);
+                Ok(())
+            })
+        });
+        for result in futures_util::future::join_all(checks).await {
+            result.unwrap();
+        }
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        assert!(
+            most.load(Ordering::SeqCst) <= cores,
+            "{} at once",
+            most.load(Ordering::SeqCst)
+        );
+    }
 
     #[test]
     fn short_long_common_and_contextual_passwords_are_refused_with_a_reason() {

@@ -165,7 +165,7 @@ pub async fn login(
         .as_ref()
         .and_then(|(user, _)| user.password_hash.clone());
     let verified =
-        crate::blocking::run(move || Ok(password::verify(&candidate, stored.as_deref()))).await?;
+        password::run_gated(move || Ok(password::verify(&candidate, stored.as_deref()))).await?;
     match found {
         Some((user, area)) if verified && !user.disabled => {
             let row = Audit::new("auth.login", Outcome::Success, &meta).actor(user.id, &area.path);
@@ -246,7 +246,7 @@ pub async fn change_password(
         });
     }
     let stored = user.password_hash.clone();
-    let (verified, hash) = crate::blocking::run(move || {
+    let (verified, hash) = password::run_gated(move || {
         let verified = password::verify(&current, stored.as_deref());
         let hash = if verified {
             Some(password::hash(&new)?)

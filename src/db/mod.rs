@@ -82,6 +82,41 @@ pub fn check_ready(conn: &mut PgConnection) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The server settings that make a COMMIT durable. With any of them off, a crash of the
+/// database server can lose signals that were already answered 201.
+pub const DURABILITY_SETTINGS: [&str; 3] = ["fsync", "synchronous_commit", "full_page_writes"];
+
+/// The durability settings that are off, as `name = value`: none on a sound server.
+pub fn durability_gaps(settings: &[(String, String)]) -> Vec<String> {
+    settings
+        .iter()
+        .filter(|(name, value)| {
+            DURABILITY_SETTINGS.contains(&name.as_str())
+                // synchronous_commit = local or remote_write still waits for the local flush.
+                && matches!(value.as_str(), "off" | "false" | "0")
+        })
+        .map(|(name, value)| format!("{name} = {value}"))
+        .collect()
+}
+
+/// Reads the durability settings of the server behind `conn`.
+pub fn durability_settings(conn: &mut PgConnection) -> Result<Vec<(String, String)>, ApiError> {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        setting: String,
+    }
+    let rows: Vec<Setting> = diesel::sql_query(
+        "SELECT name, setting FROM pg_settings WHERE name = ANY($1) ORDER BY name",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(DURABILITY_SETTINGS.to_vec())
+    .load(conn)?;
+    Ok(rows.into_iter().map(|r| (r.name, r.setting)).collect())
+}
+
 #[derive(Debug)]
 struct SessionSetup {
     statement_timeout: Duration,
@@ -105,5 +140,36 @@ struct LogConnectionErrors;
 impl HandleError<diesel::r2d2::Error> for LogConnectionErrors {
     fn handle_error(&self, error: diesel::r2d2::Error) {
         tracing::warn!(%error, "database connection attempt failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(values: [&str; 3]) -> Vec<(String, String)> {
+        DURABILITY_SETTINGS
+            .iter()
+            .zip(values)
+            .map(|(name, value)| ((*name).to_owned(), value.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_durable_server_has_no_gaps() {
+        assert!(durability_gaps(&settings(["on", "on", "on"])).is_empty());
+        assert!(durability_gaps(&settings(["on", "local", "on"])).is_empty());
+    }
+
+    #[test]
+    fn each_setting_that_is_off_is_named() {
+        assert_eq!(
+            durability_gaps(&settings(["off", "on", "off"])),
+            ["fsync = off", "full_page_writes = off"]
+        );
+        assert_eq!(
+            durability_gaps(&settings(["on", "off", "on"])),
+            ["synchronous_commit = off"]
+        );
     }
 }

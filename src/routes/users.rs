@@ -151,7 +151,7 @@ pub async fn create(
         (AccountKind::Service, None) => None,
     };
     let hash = match password {
-        Some(p) => Some(crate::blocking::run(move || password::hash(&p)).await?),
+        Some(p) => Some(password::run_gated(move || password::hash(&p)).await?),
         None => None,
     };
     let scope = admin.area.path.clone();
@@ -362,7 +362,7 @@ pub async fn update(
         Some(raw) => {
             let p = NewPassword::parse(raw, &[&target.username])
                 .map_err(|m| ApiError::invalid("password", "weak_password", m))?;
-            Some(crate::blocking::run(move || password::hash(&p)).await?)
+            Some(password::run_gated(move || password::hash(&p)).await?)
         }
     };
     let audit = Audit::new("user.update", Outcome::Success, &meta)

@@ -6,6 +6,10 @@ use diesel::{Connection, PgConnection};
 use lagesbild::db;
 use lagesbild::embedded_pg::EmbeddedPostgres;
 
+use diesel::RunQueryDsl;
+use lagesbild::domain::identity::Role;
+use reqwest::Method;
+
 use crate::helpers::{TestApp, assert_problem, test_settings};
 
 #[actix_web::test]
@@ -68,8 +72,19 @@ async fn ready_answers_503_while_migrations_are_pending() {
     );
 }
 
+/// A signal for this week in Umeå's Teg.
+fn signal() -> serde_json::Value {
+    let week = lagesbild::domain::week::IsoWeek::of(
+        chrono::Utc::now()
+            .with_timezone(&chrono_tz::Europe::Stockholm)
+            .date_naive(),
+    );
+    serde_json::json!({"area": "teg", "age_band": "13-15", "category": "weapons", "arena": "school",
+                       "observed_week": week.to_string()})
+}
+
 #[actix_web::test]
-async fn ready_turns_503_when_postgres_stops_and_200_when_it_returns_without_a_restart() {
+async fn readiness_and_intake_answer_503_while_postgres_is_down_and_recover_without_a_restart() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("outage-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -79,17 +94,43 @@ async fn ready_turns_503_when_postgres_stops_and_200_when_it_returns_without_a_r
     drop(conn);
     let app = TestApp::start(test_settings(server.url()), None);
     assert_eq!(app.get("/health/ready").await.status(), 200);
+    let school = app.token_for(Role::School, "umea").await;
+    let submit = |key: Option<&'static str>| {
+        let mut request = app
+            .authed(Method::POST, "/v1/signals", &school)
+            .json(&signal());
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        request.send()
+    };
+    assert_eq!(submit(None).await.unwrap().status(), 201);
 
     server.stop();
-    let started = Instant::now();
-    let response = app.get("/health/ready").await;
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        started.elapsed()
-    );
-    assert!(response.headers().contains_key("retry-after"));
-    assert_problem(response, 503).await;
+    // Readiness, a single signal (group commit) and a keyed one (its own transaction):
+    // each a prompt 503 with Retry-After, never a hang and never a 2xx.
+    for (what, response) in [
+        ("ready", app.get("/health/ready").await),
+        ("signal", {
+            let started = Instant::now();
+            let response = submit(None).await.unwrap();
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{:?}",
+                started.elapsed()
+            );
+            response
+        }),
+        ("keyed signal", submit(Some("outage-1")).await.unwrap()),
+    ] {
+        assert!(
+            response.headers().contains_key("retry-after"),
+            "{what}: {} {:?}",
+            response.status(),
+            response.headers()
+        );
+        assert_problem(response, 503).await;
+    }
 
     let server = EmbeddedPostgres::start(&dir, None).expect("restarting the private PostgreSQL");
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -105,6 +146,24 @@ async fn ready_turns_503_when_postgres_stops_and_200_when_it_returns_without_a_r
         status, 200,
         "readiness did not recover after the database came back"
     );
+    assert_eq!(submit(None).await.unwrap().status(), 201);
+    // The keyed request never got an answer that counted: sent again, it is stored once.
+    assert_eq!(submit(Some("outage-1")).await.unwrap().status(), 201);
+    assert_eq!(submit(Some("outage-1")).await.unwrap().status(), 201);
+    let mut conn = PgConnection::establish(server.url()).unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let signals: Count = diesel::sql_query("SELECT count(*) AS n FROM signals")
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(
+        signals.n, 3,
+        "one before, one after, and the keyed one once"
+    );
+    drop(conn);
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

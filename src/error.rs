@@ -94,6 +94,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("request body too large")]
     PayloadTooLarge { limit: Option<usize> },
+    #[error("request body too slow")]
+    BodyTimeout,
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
     #[error("invalid request")]
@@ -147,6 +149,7 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => "method-not-allowed",
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge { .. } => "payload-too-large",
+            Self::BodyTimeout => "request-timeout",
             Self::UnsupportedMediaType(_) => "unsupported-media-type",
             Self::Validation(_) => "validation",
             Self::TooManyRequests { .. } => "rate-limited",
@@ -170,6 +173,7 @@ impl ApiError {
                 format!("the request body exceeds the limit of {limit} bytes")
             }
             Self::PayloadTooLarge { limit: None } => "the request body exceeds the limit".into(),
+            Self::BodyTimeout => "the request body did not arrive in time".into(),
             Self::Validation(_) => "the request has invalid fields".into(),
             Self::TooManyRequests { retry_after } => {
                 format!(
@@ -215,6 +219,7 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -247,6 +252,10 @@ impl ResponseError for ApiError {
             }
             Self::Unavailable { .. } => {
                 response.insert_header((header::RETRY_AFTER, UNAVAILABLE_RETRY_AFTER.as_secs()));
+            }
+            // The rest of the body may still be on its way: end the connection with it.
+            Self::BodyTimeout => {
+                response.force_close();
             }
             _ => {}
         }

@@ -69,6 +69,11 @@ fn declared_length(req: &HttpRequest) -> Option<usize> {
 }
 
 /// Reads a whole body, refusing it (413) as soon as it is known to exceed `limit`.
+/// Longest pause between two pieces of a request body.
+const BODY_IDLE: std::time::Duration = std::time::Duration::from_secs(5);
+/// Longest time a whole request body may take (16 MiB at about 0.5 MB/s).
+const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
 async fn read_limited(
     payload: &mut Payload,
     declared: Option<usize>,
@@ -77,8 +82,18 @@ async fn read_limited(
     if declared.is_some_and(|len| len > limit) {
         return Err(ApiError::PayloadTooLarge { limit: Some(limit) });
     }
+    // A client that stops sending (or trickles a byte at a time) must not hold its
+    // connection for ever: the request head has actix's 5 s, the body gets these.
+    let deadline = tokio::time::Instant::now() + BODY_DEADLINE;
     let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
+    loop {
+        let next = tokio::time::timeout_at(
+            deadline.min(tokio::time::Instant::now() + BODY_IDLE),
+            payload.next(),
+        );
+        let Some(chunk) = next.await.map_err(|_| ApiError::BodyTimeout)? else {
+            break;
+        };
         let chunk = chunk?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge { limit: Some(limit) });

@@ -108,9 +108,17 @@ fn declare_standard_errors(spec: &mut utoipa::openapi::OpenApi) {
                     "Invalid parameters or body; `errors` names the fields",
                 ),
                 ("429", "Too many requests; see `Retry-After`"),
+                (
+                    "503",
+                    "The database is unavailable or the service is busy; see `Retry-After`",
+                ),
             ];
             if operation.request_body.is_some() {
                 standard.push(("400", "Malformed JSON"));
+                standard.push((
+                    "408",
+                    "The body did not arrive in time (5 s between pieces, 30 s in all)",
+                ));
                 standard.push(("413", "Body too large"));
                 standard.push(("415", "Unsupported content type"));
             }

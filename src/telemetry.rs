@@ -35,6 +35,13 @@ pub fn init_tracing(settings: &LogSettings) {
         );
         EnvFilter::new("info")
     });
+    // actix-http logs every malformed request a client sends at ERROR, so anyone could
+    // fill the log with them; they are answered 400 or closed. Named in LAGESBILD_LOG,
+    // the target logs as asked.
+    let filter = match "actix_http::h1::dispatcher=off".parse() {
+        Ok(quiet) if !settings.filter.contains("actix_http") => filter.add_directive(quiet),
+        _ => filter,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

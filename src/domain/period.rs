@@ -55,22 +55,6 @@ impl PeriodKind {
         }
     }
 
-    /// The period of this kind that begins on `start`: a week's Monday, or the first day
-    /// of a month or quarter (as the export query gives them).
-    pub fn starting(self, start: NaiveDate) -> Period {
-        match self {
-            PeriodKind::Week => Period::Week(IsoWeek::of(start)),
-            PeriodKind::Month => Period::Month {
-                year: start.year(),
-                month: start.month(),
-            },
-            PeriodKind::Quarter => Period::Quarter {
-                year: start.year(),
-                quarter: start.month0() / 3 + 1,
-            },
-        }
-    }
-
     /// Every period of this kind from the one holding `from` to the one holding `to`.
     pub fn between(self, from: IsoWeek, to: IsoWeek) -> Vec<Period> {
         let mut periods = Vec::new();
@@ -296,14 +280,6 @@ mod tests {
             prop_assert_eq!(kind.of(period.last_week()), period);
             prop_assert_eq!(period.last_week().plus_weeks(1), period.next().first_week());
             prop_assert_eq!(kind.between(period.first_week(), period.last_week()), vec![period]);
-            // The export groups weeks in SQL by date_trunc(kind, monday + 3): the same rule.
-            let thursday = week.monday() + Days::new(3);
-            let start = match kind {
-                PeriodKind::Week => week.monday(),
-                PeriodKind::Month => thursday.with_day(1).unwrap(),
-                PeriodKind::Quarter => NaiveDate::from_ymd_opt(thursday.year(), thursday.month0() / 3 * 3 + 1, 1).unwrap(),
-            };
-            prop_assert_eq!(kind.starting(start), period);
         }
     }
 }

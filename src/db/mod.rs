@@ -124,8 +124,14 @@ struct SessionSetup {
 
 impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSetup {
     fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        // client_connection_check_interval (PostgreSQL 14 and later) makes a statement
+        // whose client is gone stop instead of running on and committing: a group of
+        // signals still waiting on a lock when this process exits must not be stored
+        // after nobody could be told. Set only where the server knows the setting.
         let sql = format!(
-            "SET statement_timeout = {}; SET TIME ZONE 'UTC'; SET application_name = 'lagesbild'",
+            "SET statement_timeout = {}; SET TIME ZONE 'UTC'; SET application_name = 'lagesbild';
+             SELECT set_config('client_connection_check_interval', '1s', false)
+              WHERE current_setting('server_version_num')::int >= 140000",
             self.statement_timeout.as_millis()
         );
         conn.batch_execute(&sql)

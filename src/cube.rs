@@ -16,7 +16,7 @@ use crate::domain::trend::{CountRequest, GENDERS, SOURCES};
 
 /// The version byte every block starts with; a block of another version is unreadable
 /// and is simply rebuilt.
-const FORMAT: u8 = 1;
+pub const FORMAT: u8 = 1;
 /// Bytes per cell: three 2-byte ids, gender, source, 4-byte n, 4-byte key residue.
 const RECORD: usize = 16;
 /// Key sums are only ever read modulo this (DESIGN §5).

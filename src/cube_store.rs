@@ -36,8 +36,9 @@ pub fn refresh(
     conn: &mut PgConnection,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<RefreshReport, ApiError> {
-    let stale = cube_blocks::stale(conn, i64::MAX)?;
+    let stale = cube_blocks::stale(conn, cube::FORMAT, i64::MAX)?;
     let mut report = RefreshReport::default();
+    let mut done = 0;
     for batch in stale.chunks(REFRESH_BATCH) {
         let pairs: Vec<(NaiveDate, i32)> = batch.iter().map(|s| (s.week, s.area_id)).collect();
         let mut built: BTreeMap<(NaiveDate, i32), (i64, Vec<KeyedCell>)> = batch
@@ -55,15 +56,18 @@ pub fn refresh(
         }
         for ((week, area_id), (revision, mut cells)) in built {
             cells.sort_unstable_by_key(|c| c.key);
-            report.cells += cells.len();
             match cube::encode(&cells) {
-                Ok(block) => cube_blocks::store(conn, week, area_id, revision, &block)?,
+                Ok(block) => {
+                    cube_blocks::store(conn, week, area_id, revision, &block)?;
+                    report.blocks += 1;
+                    report.cells += cells.len();
+                }
                 // Left without a block: readers read its cells instead.
                 Err(error) => tracing::warn!(%error, %week, area_id, "cannot pack a cube block"),
             }
-            report.blocks += 1;
         }
-        progress(report.blocks, stale.len());
+        done += batch.len();
+        progress(done, stale.len());
     }
     Ok(report)
 }

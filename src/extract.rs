@@ -68,12 +68,13 @@ fn declared_length(req: &HttpRequest) -> Option<usize> {
         .and_then(|v| v.parse().ok())
 }
 
-/// Reads a whole body, refusing it (413) as soon as it is known to exceed `limit`.
 /// Longest pause between two pieces of a request body.
 const BODY_IDLE: std::time::Duration = std::time::Duration::from_secs(5);
 /// Longest time a whole request body may take (16 MiB at about 0.5 MB/s).
 const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Reads a whole body, refusing it (413) as soon as it is known to exceed `limit`, and
+/// (408) when it stops arriving.
 async fn read_limited(
     payload: &mut Payload,
     declared: Option<usize>,

@@ -47,7 +47,8 @@ enum Command {
         /// How many weeks, up to and including the current one.
         #[arg(long, default_value_t = 104, value_parser = clap::value_parser!(u16).range(1..=520))]
         weeks: u16,
-        /// Seed of the generator: the same seed gives the same counts.
+        /// Seed of the generator: the same seed gives the same counts (and, on the same
+        /// day, the same published numbers).
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Add to a database that already holds signals (they cannot be told apart later).

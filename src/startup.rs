@@ -31,6 +31,9 @@ pub struct AppState {
     pub vocabulary: std::sync::Arc<crate::db::vocabulary_cache::VocabularyCache>,
     /// Digests behind export ETags already computed; see `routes::exports`.
     pub export_digests: std::sync::Arc<crate::routes::exports::PieceDigests>,
+    /// Exports running at once: each holds a connection for its whole stream, so at most
+    /// half the pool, and intake always finds one free.
+    pub export_slots: std::sync::Arc<tokio::sync::Semaphore>,
     /// Stores single signals in shared statements; see `db::group_commit`.
     pub committer: crate::db::group_commit::GroupCommitter,
     pub jwt: JwtKeys,
@@ -75,6 +78,9 @@ impl Application {
             pool,
             committer,
             export_digests: Default::default(),
+            export_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                (settings.database.pool_size as usize / 2).max(1),
+            )),
             vocabulary: Default::default(),
             jwt,
             metrics,

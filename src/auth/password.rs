@@ -21,9 +21,9 @@ pub const MAX_CHARS: usize = 128;
 /// Argon2 computations allowed at once: one per core. Each holds 19 MiB for its
 /// duration, so a burst of logins (1,000 at once, say) queues here instead of taking
 /// memory and every core without bound.
-static HASHING: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+static HASHING: LazyLock<std::sync::Arc<tokio::sync::Semaphore>> = LazyLock::new(|| {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    tokio::sync::Semaphore::new(cores)
+    std::sync::Arc::new(tokio::sync::Semaphore::new(cores))
 });
 
 /// How long a request may wait for its turn before it is answered 503 with Retry-After.
@@ -37,11 +37,21 @@ where
     T: Send + 'static,
 {
     let busy = || ApiError::unavailable("too many password checks at once");
-    let _permit = tokio::time::timeout(HASHING_WAIT, HASHING.acquire())
-        .await
-        .map_err(|_| busy())?
-        .map_err(|_| busy())?;
-    crate::blocking::run(work).await
+    let permit = tokio::time::timeout(
+        HASHING_WAIT,
+        std::sync::Arc::clone(&HASHING).acquire_owned(),
+    )
+    .await
+    .map_err(|_| busy())?
+    .map_err(|_| busy())?;
+    // The permit travels with the work: a client that hangs up drops its request, not
+    // the computation already running, so the slot stays taken until the work is done.
+    crate::blocking::run(move || {
+        let result = work();
+        drop(permit);
+        result
+    })
+    .await
 }
 
 /// A password that passed the policy; the only thing [`hash`] accepts.

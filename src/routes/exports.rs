@@ -47,6 +47,8 @@ fn label(format: Format, text: &str) -> String {
 /// Every code as the body writes it, escaped once per export instead of once per row.
 struct Labels {
     format: Format,
+    /// For an id the reference snapshot does not know yet (created a moment ago).
+    empty: String,
     areas: HashMap<i32, String>,
     age_bands: Vec<String>,
     categories: Vec<String>,
@@ -74,6 +76,7 @@ impl Labels {
         };
         Self {
             format,
+            empty: label(format, ""),
             areas: names
                 .areas
                 .iter()
@@ -113,11 +116,11 @@ impl Labels {
         hasher.finalize().into()
     }
 
-    fn of(table: &[String], id: i16) -> &str {
+    fn of<'a>(&'a self, table: &'a [String], id: i16) -> &'a str {
         usize::try_from(id)
             .ok()
             .and_then(|i| table.get(i))
-            .map_or("", String::as_str)
+            .unwrap_or(&self.empty)
     }
 
     /// Writes the rows of one district's cells in one period.
@@ -129,16 +132,16 @@ impl Labels {
         first: &mut bool,
         out: &mut String,
     ) {
-        let area = self.areas.get(&piece.area_id).map_or("", String::as_str);
+        let area = self.areas.get(&piece.area_id).unwrap_or(&self.empty);
         let prefix = match self.format {
             Format::Csv { .. } => format!("{period},{area},"),
             Format::Json => format!("{{\"period\":{period},\"area\":{area},"),
         };
         for KeyedCell { key, cell } in &piece.cells {
             let fields = [
-                Self::of(&self.age_bands, key.age_band_id),
-                Self::of(&self.categories, key.category_id),
-                Self::of(&self.arenas, key.arena_id),
+                self.of(&self.age_bands, key.age_band_id),
+                self.of(&self.categories, key.category_id),
+                self.of(&self.arenas, key.arena_id),
                 &self.genders[usize::from(key.gender)],
                 &self.sources[usize::from(key.source)],
             ];
@@ -297,6 +300,8 @@ enum Ready {
 
 /// Everything the export task needs.
 struct Job {
+    /// One of the few export slots, held until the task ends.
+    _slot: tokio::sync::OwnedSemaphorePermit,
     request: CountRequest,
     labels: Labels,
     format: Format,
@@ -327,12 +332,18 @@ fn run_export(
                 .repeatable_read()
                 .read_only()
                 .run(|conn| {
+                    // A backstop should this thread ever stall between statements: the
+                    // server ends the transaction, and with it the snapshot it pins.
+                    diesel::RunQueryDsl::execute(
+                        diesel::sql_query("SET LOCAL idle_in_transaction_session_timeout = '60s'"),
+                        conn,
+                    )?;
                     let reader = CubeReader::open(conn, &job.request)?;
                     let tag = etag(conn, &reader, &job, &digests)?;
                     let current = job
                         .if_none_match
                         .as_deref()
-                        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
+                        .is_some_and(|header| matches_tag(header, &tag));
                     if let Some(ready) = ready.take() {
                         let answer = if current {
                             Ready::NotModified(tag)
@@ -361,8 +372,41 @@ fn run_export(
     });
 }
 
+/// Whether an `If-None-Match` header names `tag` (weak comparison, RFC 9110 §13.1.2: a
+/// proxy may have turned the tag into `W/"…"`).
+fn matches_tag(header: &str, tag: &str) -> bool {
+    header.split(',').map(str::trim).any(|candidate| {
+        candidate == "*" || candidate.strip_prefix("W/").unwrap_or(candidate) == tag
+    })
+}
+
+/// How long a client may stop reading before its export is given up: the task holds a
+/// database connection and a snapshot meanwhile.
+const STALLED_CLIENT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Hands `chunk` to the response; `false` when the client is gone or stopped reading.
+fn send_chunk(chunks: &mpsc::Sender<Result<Bytes, ApiError>>, chunk: Bytes) -> bool {
+    let deadline = std::time::Instant::now() + STALLED_CLIENT;
+    let mut pending = Ok(chunk);
+    loop {
+        match chunks.try_send(pending) {
+            Ok(()) => return true,
+            Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            Err(mpsc::error::TrySendError::Full(back)) => {
+                if std::time::Instant::now() >= deadline {
+                    tracing::info!("export given up: the client stopped reading");
+                    return false;
+                }
+                pending = back;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+    }
+}
+
 /// Renders the body period by period and sends it in chunks down a short channel, so
-/// that at most a few chunks are ever in memory. Stops quietly when the client is gone.
+/// that at most a few chunks are ever in memory. Stops quietly when the client is gone
+/// or stops reading.
 fn send_body(
     conn: &mut diesel::PgConnection,
     reader: &CubeReader,
@@ -373,6 +417,7 @@ fn send_body(
     let mut chunk = String::with_capacity(CHUNK + 4096);
     chunk.push_str(&job.prefix);
     let mut first = true;
+    let mut gone = false;
     for period in &job.request.periods {
         let period_label = label(job.format, &period.to_string());
         let sent = reader.read(conn, *period, &districts, |piece| {
@@ -380,13 +425,14 @@ fn send_body(
                 .render(&period_label, &piece, job.min_count, &mut first, &mut chunk);
             if chunk.len() >= CHUNK {
                 let full = std::mem::replace(&mut chunk, String::with_capacity(CHUNK + 4096));
-                chunks
-                    .blocking_send(Ok(Bytes::from(full)))
-                    .map_err(|_| ApiError::internal(anyhow::anyhow!("the client went away")))?;
+                if !send_chunk(chunks, Bytes::from(full)) {
+                    gone = true;
+                    return Err(ApiError::internal(anyhow::anyhow!("the client went away")));
+                }
             }
             Ok(())
         });
-        if sent.is_err() && chunks.is_closed() {
+        if gone {
             return Ok(());
         }
         sent?;
@@ -394,7 +440,7 @@ fn send_body(
     if job.format == Format::Json {
         chunk.push_str("]}");
     }
-    let _ = chunks.blocking_send(Ok(Bytes::from(chunk)));
+    send_chunk(chunks, Bytes::from(chunk));
     Ok(())
 }
 
@@ -431,7 +477,16 @@ async fn export(
         ),
     };
     let period = request.period;
+    let busy = || ApiError::unavailable("too many exports at once");
+    let slot = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        std::sync::Arc::clone(&state.export_slots).acquire_owned(),
+    )
+    .await
+    .map_err(|_| busy())?
+    .map_err(|_| busy())?;
     let job = Job {
+        _slot: slot,
         request,
         labels,
         format,

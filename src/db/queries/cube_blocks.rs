@@ -111,22 +111,30 @@ pub fn cells_of(
     .load(conn)?)
 }
 
-/// Weeks and districts whose block is missing or stale, newest week first.
-pub fn stale(conn: &mut PgConnection, limit: i64) -> Result<Vec<WeekRevision>, ApiError> {
+/// Weeks and districts whose block is missing, stale or not of `format` (the first byte
+/// of every block), newest week first.
+pub fn stale(
+    conn: &mut PgConnection,
+    format: u8,
+    limit: i64,
+) -> Result<Vec<WeekRevision>, ApiError> {
     Ok(diesel::sql_query(
         "SELECT w.week, w.area_id, w.revision
            FROM signal_cells_by_week_area w
            LEFT JOIN cube_blocks b USING (week, area_id)
           WHERE b.revision IS DISTINCT FROM w.revision
+             OR substring(b.cells FROM 1 FOR 1) IS DISTINCT FROM $1
           ORDER BY w.week DESC, w.area_id
-          LIMIT $1",
+          LIMIT $2",
     )
+    .bind::<Bytea, _>(vec![format])
     .bind::<BigInt, _>(limit)
     .load(conn)?)
 }
 
 /// Stores a block built from `revision`, unless one built from a later revision is
-/// already there (another instance may have been quicker).
+/// already there (another instance may have been quicker). A block of the same revision
+/// is replaced: it may be of an older format.
 pub fn store(
     conn: &mut PgConnection,
     week: NaiveDate,
@@ -138,7 +146,7 @@ pub fn store(
         "INSERT INTO cube_blocks (week, area_id, revision, cells) VALUES ($1, $2, $3, $4)
          ON CONFLICT (week, area_id) DO UPDATE
             SET revision = EXCLUDED.revision, cells = EXCLUDED.cells, built_at = now()
-          WHERE cube_blocks.revision < EXCLUDED.revision",
+          WHERE cube_blocks.revision <= EXCLUDED.revision",
     )
     .bind::<Date, _>(week)
     .bind::<Int4, _>(area_id)

@@ -72,7 +72,6 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    return_large_allocations_to_the_system();
     let cli = Cli::parse();
     telemetry::init_tracing(&cli.log);
     let outcome = match cli.command {
@@ -102,18 +101,6 @@ fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Every password check allocates 19 MiB (argon2id). glibc raises its mmap threshold
-/// after the first such allocation and then keeps the freed buffers in per-thread
-/// arenas, so the process would keep hundreds of MB after a burst of logins. A fixed
-/// threshold of 1 MiB sends every large buffer back to the system when it is freed.
-fn return_large_allocations_to_the_system() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator parameters; called before any thread starts.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }
 

@@ -4,54 +4,83 @@
 //! that zxcvbn rates as guessable (score below 3) — its frequency lists hold the common
 //! passwords. Hashes use the argon2 crate's defaults, argon2id m=19456 KiB, t=2, p=1
 //! (OWASP's minimum). Hashing and verifying are slow on purpose and take 19 MiB each:
-//! request handlers run them through [`run_gated`], which lets only a few run at once.
+//! request handlers run them through [`run_gated`], on one thread per core.
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use argon2::Argon2;
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::error::ApiError;
 
 pub const MIN_CHARS: usize = 12;
 pub const MAX_CHARS: usize = 128;
 
-/// Argon2 computations allowed at once: one per core. Each holds 19 MiB for its
-/// duration, so a burst of logins (1,000 at once, say) queues here instead of taking
-/// memory and every core without bound.
-static HASHING: LazyLock<std::sync::Arc<tokio::sync::Semaphore>> = LazyLock::new(|| {
+/// The threads that run argon2, one per core. Each computation needs a 19 MiB buffer:
+/// with a fixed set of threads at most that many exist, and each thread's allocator
+/// keeps its buffer for the next computation instead of asking the system again. A burst
+/// of logins (1,000 at once, say) waits in a short queue instead of taking memory and
+/// every core without bound.
+struct HashingPool {
+    queue: std::sync::mpsc::SyncSender<Box<dyn FnOnce() + Send>>,
+}
+
+static POOL: LazyLock<HashingPool> = LazyLock::new(|| {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    std::sync::Arc::new(tokio::sync::Semaphore::new(cores))
+    let (queue, jobs) = std::sync::mpsc::sync_channel::<Box<dyn FnOnce() + Send>>(cores * 32);
+    let jobs = std::sync::Arc::new(std::sync::Mutex::new(jobs));
+    for n in 0..cores {
+        let jobs = std::sync::Arc::clone(&jobs);
+        let spawned = std::thread::Builder::new()
+            .name(format!("argon2-{n}"))
+            .spawn(move || {
+                loop {
+                    // The lock is held only while waiting for the next job.
+                    let job = match jobs.lock() {
+                        Ok(jobs) => jobs.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            });
+        if let Err(error) = spawned {
+            tracing::error!(%error, "cannot start a password hashing thread");
+        }
+    }
+    HashingPool { queue }
 });
 
 /// How long a request may wait for its turn before it is answered 503 with Retry-After.
 const HASHING_WAIT: Duration = Duration::from_secs(5);
 
-/// Runs `work` (hashing or verifying passwords) on the blocking pool once one of the
-/// few hashing slots is free; 503 when none frees up within [`HASHING_WAIT`].
+/// Runs `work` (hashing or verifying passwords) on the hashing threads; 503 with
+/// `Retry-After` when their queue is full or the turn does not come within
+/// [`HASHING_WAIT`] (the work is then skipped, not run for nobody).
 pub async fn run_gated<T, F>(work: F) -> Result<T, ApiError>
 where
     F: FnOnce() -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
     let busy = || ApiError::unavailable("too many password checks at once");
-    let permit = tokio::time::timeout(
-        HASHING_WAIT,
-        std::sync::Arc::clone(&HASHING).acquire_owned(),
-    )
-    .await
-    .map_err(|_| busy())?
-    .map_err(|_| busy())?;
-    // The permit travels with the work: a client that hangs up drops its request, not
-    // the computation already running, so the slot stays taken until the work is done.
-    crate::blocking::run(move || {
-        let result = work();
-        drop(permit);
-        result
-    })
-    .await
+    let (answer, result) = tokio::sync::oneshot::channel();
+    let span = tracing::Span::current();
+    let queued = std::time::Instant::now();
+    let job = Box::new(move || {
+        // Too late, or the client hung up: nobody would read the answer.
+        if queued.elapsed() >= HASHING_WAIT || answer.is_closed() {
+            return;
+        }
+        let _ = answer.send(span.in_scope(work));
+    });
+    POOL.queue.try_send(job).map_err(|_| busy())?;
+    tokio::time::timeout(HASHING_WAIT, result)
+        .await
+        .map_err(|_| busy())?
+        .map_err(|_| busy())?
 }
 
 /// A password that passed the policy; the only thing [`hash`] accepts.
@@ -100,16 +129,28 @@ impl NewPassword {
     }
 }
 
-fn hasher() -> Argon2<'static> {
-    Argon2::default()
-}
-
 /// The PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`) of a new password, with a fresh salt.
 pub fn hash(password: &NewPassword) -> Result<String, ApiError> {
-    hasher()
-        .hash_password(password.0.as_bytes())
-        .map(|hash| hash.to_string())
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("hashing a password failed: {e}")))
+    let failed = |e: &dyn std::fmt::Display| {
+        ApiError::internal(anyhow::anyhow!("hashing a password failed: {e}"))
+    };
+    let params = Params::default();
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| failed(&e))?;
+    let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    with_memory(params.block_count(), |memory| {
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+            .hash_password_into_with_memory(password.0.as_bytes(), &salt, &mut output, memory)
+    })
+    .map_err(|e| failed(&e))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| failed(&e))?,
+        salt: Some(Salt::new(&salt).map_err(|e| failed(&e))?),
+        hash: Some(Output::new(&output).map_err(|e| failed(&e))?),
+    };
+    Ok(phc.to_string())
 }
 
 /// A hash of a random string: unknown users are verified against it, so that a wrong
@@ -134,17 +175,67 @@ pub fn verify(candidate: &str, stored: Option<&str>) -> bool {
     let Ok(parsed) = PasswordHash::new(phc) else {
         return false;
     };
-    hasher()
-        .verify_password(candidate.as_bytes(), &parsed)
-        .is_ok()
-        && real
+    matches(candidate.as_bytes(), &parsed) && real
+}
+
+thread_local! {
+    /// This thread's argon2 memory, reused by every check on it: the hashing threads
+    /// allocate their 19 MiB once, and a login costs no allocation and no page faults.
+    static MEMORY: std::cell::RefCell<Vec<Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's argon2 memory, grown to `blocks` if need be.
+fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
+    MEMORY.with_borrow_mut(|memory| {
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        f(&mut memory[..blocks])
+    })
+}
+
+/// Recomputes `parsed` (its algorithm, version, parameters and salt) for `candidate` in
+/// this thread's memory and compares the outputs in constant time.
+fn matches(candidate: &[u8], parsed: &PasswordHash) -> bool {
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(parsed) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm.as_str()) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(version)) => version,
+        Some(Err(_)) => return false,
+    };
+    let blocks = params.block_count();
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut output = [0u8; 64];
+    let Some(output) = output.get_mut(..expected.len()) else {
+        return false;
+    };
+    let computed = with_memory(blocks, |memory| {
+        argon2.hash_password_into_with_memory(candidate, salt.as_ref(), output, memory)
+    });
+    // `Output`'s equality is constant-time.
+    computed.is_ok() && Output::new(output).is_ok_and(|output| &output == expected)
 }
 
 /// Computes the dummy hash at startup: if hashing does not work, the service must not
 /// start (an empty dummy would make unknown users fail faster than wrong passwords).
+/// It is computed on a hashing thread, where the argon2 memory lives anyway.
 pub fn warm_up() -> anyhow::Result<()> {
+    let (done, works) = std::sync::mpsc::channel();
+    POOL.queue
+        .send(Box::new(move || {
+            let _ = done.send(LazyLock::force(&DUMMY_HASH).starts_with("$argon2id$"));
+        }))
+        .map_err(|_| anyhow::anyhow!("the password hashing threads are gone"))?;
     anyhow::ensure!(
-        LazyLock::force(&DUMMY_HASH).starts_with("$argon2id$"),
+        works.recv().unwrap_or(false),
         "argon2 hashing does not work"
     );
     Ok(())
@@ -226,5 +317,21 @@ mod tests {
             hash(&password).unwrap(),
             "every hash has its own salt"
         );
+    }
+
+    #[test]
+    fn hashes_made_by_the_reference_implementation_verify() {
+        // Made by libargon2 (argon2-cffi), with our parameters and with others: the
+        // parameters come from each stored hash, and the memory is reused between them.
+        for stored in [
+            "$argon2id$v=19$m=19456,t=2,p=1$m5y50wwbivgCJu0TwyY1Xw$QGJQbqL3Hudm4Wbb3ocNnCRpeTgryEBwbRcstYvEBRc",
+            "$argon2id$v=19$m=8192,t=1,p=2$kPMOA1jaOtXldP1zsj2wqA$eq1dmK5tq0EUTMx1wCfgvYPlPUJh0mayOm0jwxEnvHc",
+        ] {
+            assert!(verify("lingonsylt på fredagsmys", Some(stored)), "{stored}");
+            assert!(
+                !verify("lingonsylt på fredagsmyz", Some(stored)),
+                "{stored}"
+            );
+        }
     }
 }

@@ -179,15 +179,18 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// `path.key`, or `key` at the top.
+fn join_path(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
 /// The dotted path of the first list held directly by a list.
 fn nested_list_at(value: &serde_json::Value, path: String) -> Option<String> {
-    let join = |key: &str| {
-        if path.is_empty() {
-            key.to_string()
-        } else {
-            format!("{path}.{key}")
-        }
-    };
+    let join = |key: &str| join_path(&path, key);
     match value {
         serde_json::Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
             if item.is_array() {
@@ -205,13 +208,7 @@ fn nested_list_at(value: &serde_json::Value, path: String) -> Option<String> {
 
 /// The dotted path of the first string (or key) holding a control character.
 fn control_character_at(value: &serde_json::Value, path: String) -> Option<String> {
-    let join = |key: &str| {
-        if path.is_empty() {
-            key.to_string()
-        } else {
-            format!("{path}.{key}")
-        }
-    };
+    let join = |key: &str| join_path(&path, key);
     match value {
         serde_json::Value::String(text) if text.chars().any(char::is_control) => {
             Some(if path.is_empty() {

@@ -13,8 +13,8 @@ use chrono::NaiveDate;
 use diesel::PgConnection;
 
 use crate::cube::{self, CellKey, KeyedCell, Selection};
-use crate::db::queries::cube_blocks::{self, StoredCell};
-use crate::disclosure::Cell;
+use crate::db::queries::cells::CellSum;
+use crate::db::queries::cube_blocks;
 use crate::domain::period::Period;
 use crate::domain::trend::CountRequest;
 use crate::error::ApiError;
@@ -36,7 +36,7 @@ pub fn refresh(
     conn: &mut PgConnection,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<RefreshReport, ApiError> {
-    let stale = cube_blocks::stale(conn, cube::FORMAT, i64::MAX)?;
+    let stale = cube_blocks::stale(conn, cube::FORMAT)?;
     let mut report = RefreshReport::default();
     let mut done = 0;
     for batch in stale.chunks(REFRESH_BATCH) {
@@ -47,8 +47,8 @@ pub fn refresh(
             .map(|s| ((s.week, s.area_id), (s.revision, Vec::new())))
             .collect();
         for row in cube_blocks::cells_of(conn, &pairs)? {
-            let cell = keyed(&row)?;
-            if let Some((revision, cells)) = built.get_mut(&(row.week, row.area_id)) {
+            let cell = keyed(&row.cell)?;
+            if let Some((revision, cells)) = built.get_mut(&(row.cell.week, row.cell.area_id)) {
                 // Read with the cells, so it is the revision these cells are of.
                 *revision = row.revision;
                 cells.push(cell);
@@ -86,7 +86,7 @@ pub async fn refresh_periodically(pool: crate::db::DbPool, interval: std::time::
     }
 }
 
-fn keyed(row: &StoredCell) -> Result<KeyedCell, ApiError> {
+fn keyed(row: &CellSum) -> Result<KeyedCell, ApiError> {
     let key = CellKey::new(
         row.age_band_id,
         row.category_id,
@@ -101,10 +101,7 @@ fn keyed(row: &StoredCell) -> Result<KeyedCell, ApiError> {
     })?;
     Ok(KeyedCell {
         key,
-        cell: Cell {
-            n: row.n,
-            key_sum: row.key_sum,
-        },
+        cell: row.cell(),
     })
 }
 
@@ -200,8 +197,11 @@ impl CubeReader {
                 .collect();
             if !missing.is_empty() {
                 for row in cube_blocks::cells_of(conn, &missing)? {
-                    let cell = keyed(&row)?;
-                    cells.entry((row.week, row.area_id)).or_default().push(cell);
+                    let cell = keyed(&row.cell)?;
+                    cells
+                        .entry((row.cell.week, row.cell.area_id))
+                        .or_default()
+                        .push(cell);
                 }
             }
             for &area_id in group {

@@ -304,8 +304,6 @@ fn refresh_cube(settings: &Settings) -> anyhow::Result<()> {
 }
 
 fn demo_data(settings: &Settings, weeks: u16, seed: u64, force: bool) -> anyhow::Result<()> {
-    use std::io::Write;
-
     let (url, _server) = database(settings)?;
     apply_migrations(&url)?;
     let mut conn = PgConnection::establish(&url).context("connecting to the database")?;
@@ -317,24 +315,11 @@ fn demo_data(settings: &Settings, weeks: u16, seed: u64, force: bool) -> anyhow:
     );
     let today = lagesbild::intake::today(&settings.intake);
     let started = std::time::Instant::now();
-    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let report = lagesbild::demo::generate(&mut conn, today, weeks, seed, |done, stored| {
-        if terminal {
-            let filled = usize::from(done) * 40 / usize::from(weeks);
-            eprint!(
-                "\r[{}{}] week {done}/{weeks}, {stored} signals",
-                "#".repeat(filled),
-                " ".repeat(40 - filled)
-            );
-            let _ = std::io::stderr().flush();
-        } else if done % 10 == 0 || done == weeks {
-            eprintln!("week {done}/{weeks}, {stored} signals");
-        }
+    let mut bar = progress("weeks");
+    let report = lagesbild::demo::generate(&mut conn, today, weeks, seed, |done, _| {
+        bar(usize::from(done), usize::from(weeks));
     })
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    if terminal {
-        eprintln!();
-    }
     println!(
         "stored {} signals over {} weeks in {:.1} s (seed {seed}); the rise is in `{}`",
         report.signals,

@@ -278,10 +278,12 @@ fn etag(
             );
             Ok(())
         })?;
+        for (area_id, key) in pieces.iter().filter(|(a, _)| missing.contains(a)) {
+            digests.put(*key, known.get(area_id).copied().flatten());
+        }
         tag.update(period.to_string().as_bytes());
-        for (area_id, key) in &pieces {
+        for (area_id, _) in &pieces {
             let digest = known.get(area_id).copied().flatten();
-            digests.put(*key, digest);
             // A district without selected cells adds no rows, so nothing to the tag.
             if let Some(digest) = digest {
                 tag.update(area_id.to_le_bytes());

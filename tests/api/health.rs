@@ -10,7 +10,7 @@ use diesel::RunQueryDsl;
 use lagesbild::domain::identity::Role;
 use reqwest::Method;
 
-use crate::helpers::{TestApp, assert_problem, test_settings};
+use crate::helpers::{TestApp, assert_problem, signal, test_settings};
 
 #[actix_web::test]
 async fn live_answers_200() {
@@ -70,17 +70,6 @@ async fn ready_answers_503_while_migrations_are_pending() {
             .contains("migrations are pending"),
         "{problem}"
     );
-}
-
-/// A signal for this week in Umeå's Teg.
-fn signal() -> serde_json::Value {
-    let week = lagesbild::domain::week::IsoWeek::of(
-        chrono::Utc::now()
-            .with_timezone(&chrono_tz::Europe::Stockholm)
-            .date_naive(),
-    );
-    serde_json::json!({"area": "teg", "age_band": "13-15", "category": "weapons", "arena": "school",
-                       "observed_week": week.to_string()})
 }
 
 #[actix_web::test]

@@ -382,3 +382,23 @@ pub async fn assert_problem(response: reqwest::Response, status: u16) -> serde_j
     }
     body
 }
+
+/// The municipality's calendar day (Stockholm), which decides the current ISO week.
+pub fn today() -> chrono::NaiveDate {
+    chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Stockholm)
+        .date_naive()
+}
+
+/// The current ISO week, shifted by `offset` weeks.
+pub fn week(offset: i64) -> String {
+    lagesbild::domain::week::IsoWeek::of(today())
+        .plus_weeks(offset)
+        .to_string()
+}
+
+/// A valid signal for this week in Umeå's Teg.
+pub fn signal() -> serde_json::Value {
+    serde_json::json!({"area": "teg", "age_band": "13-15", "category": "digital_recruitment",
+                       "arena": "social_media", "gender": "girl", "observed_week": week(0)})
+}

@@ -6,26 +6,7 @@ use lagesbild::domain::week::IsoWeek;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_problem};
-
-/// The current ISO week in Stockholm, shifted by `weeks`.
-fn week(weeks: i64) -> String {
-    let today = chrono::Utc::now()
-        .with_timezone(&chrono_tz::Europe::Stockholm)
-        .date_naive();
-    IsoWeek::of(today).plus_weeks(weeks).to_string()
-}
-
-fn today() -> chrono::NaiveDate {
-    chrono::Utc::now()
-        .with_timezone(&chrono_tz::Europe::Stockholm)
-        .date_naive()
-}
-
-fn signal() -> Value {
-    json!({"area": "teg", "age_band": "13-15", "category": "digital_recruitment", "arena": "social_media",
-           "gender": "girl", "observed_week": week(0)})
-}
+use crate::helpers::{TestApp, assert_problem, signal, today, week};
 
 fn with(mut base: Value, changes: Value) -> Value {
     for (key, value) in changes.as_object().unwrap() {

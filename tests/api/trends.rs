@@ -7,19 +7,9 @@ use lagesbild::domain::week::IsoWeek;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_problem};
+use crate::helpers::{TestApp, assert_problem, today, week};
 
 const MIN_COUNT: i64 = 5;
-
-fn today() -> chrono::NaiveDate {
-    chrono::Utc::now()
-        .with_timezone(&chrono_tz::Europe::Stockholm)
-        .date_naive()
-}
-
-fn week(offset: i64) -> String {
-    IsoWeek::of(today()).plus_weeks(offset).to_string()
-}
 
 /// An app with 60 weeks of synthetic history (seeded) and an Umeå coordinator's token.
 async fn app_with_history() -> (TestApp, String) {
@@ -493,15 +483,7 @@ async fn the_planted_rise_shows_as_a_rising_trend_and_alarms() {
 }
 
 fn population_rows(app: &TestApp) -> i64 {
-    #[derive(QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        rows: i64,
-    }
-    sql_query("SELECT count(*) AS rows FROM population")
-        .get_result::<Count>(&mut app.db())
-        .unwrap()
-        .rows
+    count(app, "SELECT count(*) AS n FROM population")
 }
 
 async fn put_csv(app: &TestApp, token: &str, body: &str) -> reqwest::Response {
@@ -831,11 +813,17 @@ async fn the_export_etag_changes_only_when_a_published_value_does() {
     assert_eq!(after.status(), 304);
 }
 
-/// The first week of the month that `week` counts in (the month of its Thursday).
-fn first_week_of_month(week: &str) -> String {
+/// The first week of the month (`months` = 1) or quarter (3) that `week` counts in: the
+/// one of its Thursday, worked out here independently of `src/domain/period.rs`.
+fn first_week_of(week: &str, months: u32) -> String {
     use chrono::{Datelike, Days};
     let thursday = IsoWeek::parse(week).unwrap().monday() + Days::new(3);
-    let first = thursday.with_day(1).unwrap();
+    let first = chrono::NaiveDate::from_ymd_opt(
+        thursday.year(),
+        thursday.month0() / months * months + 1,
+        1,
+    )
+    .unwrap();
     let to_thursday = (3 + 7 - first.weekday().num_days_from_monday()) % 7;
     IsoWeek::of(first + Days::new(to_thursday.into())).to_string()
 }
@@ -912,7 +900,7 @@ async fn exports_publish_the_same_cube_from_packed_blocks_as_from_the_cells() {
     let week_label = "to_char(c.week, 'IYYY-\"W\"IW')";
     // A week belongs to the month of its Thursday; the months asked for are whole.
     let month_label = "to_char(c.week + 3, 'YYYY-MM')";
-    let month_from = first_week_of_month(&from);
+    let month_from = first_week_of(&from, 1);
 
     // No blocks yet: the export reads the cells.
     let (weekly_tag, from_cells) = export_lines(&app, &weekly, &coordinator).await;
@@ -998,7 +986,7 @@ async fn exports_publish_the_same_cube_from_packed_blocks_as_from_the_cells() {
     );
     let quarterly = format!("/v1/exports/signal-counts.csv?from={to}&to={to}&period=quarter");
     let quarter_label = "to_char(c.week + 3, 'YYYY') || '-Q' || to_char(c.week + 3, 'Q')";
-    let quarter_from = first_week_of_quarter(&to);
+    let quarter_from = first_week_of(&to, 3);
     assert_eq!(
         export_lines(&app, &quarterly, &coordinator).await.1,
         expected_export(&app, quarter_label, &quarter_from, &to)
@@ -1075,14 +1063,4 @@ fn store_block(app: &TestApp, week: chrono::NaiveDate, area_id: i32, cells: &[u8
         .bind::<diesel::sql_types::Bytea, _>(cells)
         .execute(&mut app.db())
         .unwrap();
-}
-
-/// The first week of the quarter that `week` counts in (the quarter of its Thursday).
-fn first_week_of_quarter(week: &str) -> String {
-    use chrono::{Datelike, Days};
-    let thursday = IsoWeek::parse(week).unwrap().monday() + Days::new(3);
-    let first =
-        chrono::NaiveDate::from_ymd_opt(thursday.year(), thursday.month0() / 3 * 3 + 1, 1).unwrap();
-    let to_thursday = (3 + 7 - first.weekday().num_days_from_monday()) % 7;
-    IsoWeek::of(first + Days::new(to_thursday.into())).to_string()
 }

@@ -2,8 +2,9 @@
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Bytea, Date, Int2, Int4, Text};
+use diesel::sql_types::{Array, BigInt, Bytea, Date, Int4};
 
+use crate::db::queries::cells::CellSum;
 use crate::error::ApiError;
 
 /// Which state of one week and district's cells is current.
@@ -18,7 +19,7 @@ pub struct WeekRevision {
 }
 
 /// The current revision of every week and district from `from` to `to` (Mondays,
-/// inclusive) in `districts` that ever held a signal, by week and district.
+/// inclusive) in `districts` that ever held a signal.
 pub fn revisions(
     conn: &mut PgConnection,
     districts: &[i32],
@@ -27,8 +28,7 @@ pub fn revisions(
 ) -> Result<Vec<WeekRevision>, ApiError> {
     Ok(diesel::sql_query(
         "SELECT week, area_id, revision FROM signal_cells_by_week_area
-          WHERE week BETWEEN $1 AND $2 AND area_id = ANY($3)
-          ORDER BY week, area_id",
+          WHERE week BETWEEN $1 AND $2 AND area_id = ANY($3)",
     )
     .bind::<Date, _>(from)
     .bind::<Date, _>(to)
@@ -69,24 +69,8 @@ pub fn valid_blocks(
 /// One stored cell, with the revision of its week and district when it was read.
 #[derive(QueryableByName)]
 pub struct StoredCell {
-    #[diesel(sql_type = Date)]
-    pub week: NaiveDate,
-    #[diesel(sql_type = Int4)]
-    pub area_id: i32,
-    #[diesel(sql_type = Int2)]
-    pub age_band_id: i16,
-    #[diesel(sql_type = Int2)]
-    pub category_id: i16,
-    #[diesel(sql_type = Int2)]
-    pub arena_id: i16,
-    #[diesel(sql_type = Text)]
-    pub gender: String,
-    #[diesel(sql_type = Text)]
-    pub source: String,
-    #[diesel(sql_type = BigInt)]
-    pub n: i64,
-    #[diesel(sql_type = BigInt)]
-    pub key_sum: i64,
+    #[diesel(embed)]
+    pub cell: CellSum,
     #[diesel(sql_type = BigInt)]
     pub revision: i64,
 }
@@ -113,22 +97,16 @@ pub fn cells_of(
 
 /// Weeks and districts whose block is missing, stale or not of `format` (the first byte
 /// of every block), newest week first.
-pub fn stale(
-    conn: &mut PgConnection,
-    format: u8,
-    limit: i64,
-) -> Result<Vec<WeekRevision>, ApiError> {
+pub fn stale(conn: &mut PgConnection, format: u8) -> Result<Vec<WeekRevision>, ApiError> {
     Ok(diesel::sql_query(
         "SELECT w.week, w.area_id, w.revision
            FROM signal_cells_by_week_area w
            LEFT JOIN cube_blocks b USING (week, area_id)
           WHERE b.revision IS DISTINCT FROM w.revision
              OR substring(b.cells FROM 1 FOR 1) IS DISTINCT FROM $1
-          ORDER BY w.week DESC, w.area_id
-          LIMIT $2",
+          ORDER BY w.week DESC, w.area_id",
     )
     .bind::<Bytea, _>(vec![format])
-    .bind::<BigInt, _>(limit)
     .load(conn)?)
 }
 

@@ -17,6 +17,8 @@ use diesel::result::DatabaseErrorKind;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+pub use crate::domain::error::{DomainError, FieldError};
+
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
 /// How long clients are told to wait when the database is unavailable.
@@ -44,35 +46,6 @@ pub struct Problem {
     /// Per-field validation errors (422 only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
-}
-
-/// One invalid field of a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct FieldError {
-    /// Position of the item in a batch request.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub index: Option<usize>,
-    /// The field, as a dotted path (`signals.3.area`).
-    pub field: String,
-    /// A stable, machine-readable code.
-    pub code: String,
-    /// What is wrong, for a human.
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(
-        field: impl Into<String>,
-        code: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            index: None,
-            field: field.into(),
-            code: code.into(),
-            message: message.into(),
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -270,6 +243,15 @@ fn problem_response(
     // Serialising a struct of strings and numbers cannot fail; fall back to an empty object anyway.
     let body = serde_json::to_vec(problem).unwrap_or_else(|_| b"{}".to_vec());
     builder.content_type(PROBLEM_CONTENT_TYPE).body(body)
+}
+
+impl From<DomainError> for ApiError {
+    fn from(err: DomainError) -> Self {
+        match err {
+            DomainError::Invalid(errors) => Self::Validation(errors),
+            DomainError::OutsideScope(_) => Self::Forbidden(err.to_string()),
+        }
+    }
 }
 
 impl From<diesel::result::Error> for ApiError {

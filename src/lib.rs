@@ -4,24 +4,21 @@
 //! The binary in `main.rs` is a thin CLI; everything it runs lives here so that the
 //! integration tests start exactly the application that production starts.
 
-pub mod audit;
 pub mod auth;
 pub mod blocking;
 pub mod config;
 pub mod cube;
-pub mod cube_store;
 pub mod db;
-pub mod demo;
 pub mod disclosure;
 pub mod domain;
 pub mod embedded_pg;
 pub mod error;
-pub mod extract;
+pub mod formats;
+pub mod http;
 pub mod indicators;
-pub mod intake;
 pub mod openapi;
-pub mod retention;
 pub mod routes;
+pub mod services;
 pub mod startup;
+pub mod state;
 pub mod telemetry;
-pub mod trends;

@@ -143,8 +143,8 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     let pool = db::build_pool(&url, &settings.database);
     let result = actix_web::rt::System::new().block_on(async move {
                 let app = Application::build(settings.clone(), pool.clone())?;
-        actix_web::rt::spawn(lagesbild::retention::run_periodically(pool.clone(), settings.intake.clone()));
-        actix_web::rt::spawn(lagesbild::cube_store::refresh_periodically(
+        actix_web::rt::spawn(lagesbild::services::retention::run_periodically(pool.clone(), settings.intake.clone()));
+        actix_web::rt::spawn(lagesbild::cube::store::refresh_periodically(
             pool,
             std::time::Duration::from_secs(u64::from(settings.cube_refresh_secs)),
         ));
@@ -249,7 +249,7 @@ fn purge(settings: &Settings) -> anyhow::Result<()> {
     let (url, _server) = database(settings)?;
     apply_migrations(&url)?;
     let mut conn = PgConnection::establish(&url).context("connecting to the database")?;
-    let report = lagesbild::retention::purge(&mut conn, &settings.intake)
+    let report = lagesbild::services::retention::purge(&mut conn, &settings.intake)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(
         "deleted {} signals older than {} weeks, {} expired idempotency keys, {} stale login counters",
@@ -292,7 +292,7 @@ fn refresh_cube(settings: &Settings) -> anyhow::Result<()> {
     apply_migrations(&url)?;
     let mut conn = PgConnection::establish(&url).context("connecting to the database")?;
     let started = std::time::Instant::now();
-    let report = lagesbild::cube_store::refresh(&mut conn, progress("cube blocks"))
+    let report = lagesbild::cube::store::refresh(&mut conn, progress("cube blocks"))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(
         "rebuilt {} cube blocks ({} cells) in {:.1} s",
@@ -313,10 +313,10 @@ fn demo_data(settings: &Settings, weeks: u16, seed: u64, force: bool) -> anyhow:
         "this database already holds signals: synthetic ones would mix into its trends for good. \
          Use an empty database, or --force if it holds nothing real"
     );
-    let today = lagesbild::intake::today(&settings.intake);
+    let today = lagesbild::services::intake::today(&settings.intake);
     let started = std::time::Instant::now();
     let mut bar = progress("weeks");
-    let report = lagesbild::demo::generate(&mut conn, today, weeks, seed, |done, _| {
+    let report = lagesbild::services::demo::generate(&mut conn, today, weeks, seed, |done, _| {
         bar(usize::from(done), usize::from(weeks));
     })
     .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -325,9 +325,9 @@ fn demo_data(settings: &Settings, weeks: u16, seed: u64, force: bool) -> anyhow:
         report.signals,
         report.weeks,
         started.elapsed().as_secs_f64(),
-        lagesbild::demo::RISING_DISTRICT
+        lagesbild::services::demo::RISING_DISTRICT
     );
-    let report = lagesbild::cube_store::refresh(&mut conn, progress("cube blocks"))
+    let report = lagesbild::cube::store::refresh(&mut conn, progress("cube blocks"))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("packed {} cube blocks for exports", report.blocks);
     Ok(())

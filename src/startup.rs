@@ -22,24 +22,8 @@ use crate::db::DbPool;
 use crate::error;
 use crate::openapi::{self, ApiDoc};
 use crate::routes::{self, fallback::RouteTable};
+use crate::state::AppState;
 use crate::telemetry::{self, Metrics, RequestSpan};
-
-/// Shared state of one running application, available to handlers as `web::Data<AppState>`.
-pub struct AppState {
-    pub pool: DbPool,
-    /// Reference data for checking signals; see `db::vocabulary_cache`.
-    pub vocabulary: std::sync::Arc<crate::db::vocabulary_cache::VocabularyCache>,
-    /// Digests behind export ETags already computed; see `routes::exports`.
-    pub export_digests: std::sync::Arc<crate::routes::exports::PieceDigests>,
-    /// Exports running at once: each holds a connection for its whole stream, so at most
-    /// half the pool, and intake always finds one free.
-    pub export_slots: std::sync::Arc<tokio::sync::Semaphore>,
-    /// Stores single signals in shared statements; see `db::group_commit`.
-    pub committer: crate::db::group_commit::GroupCommitter,
-    pub jwt: JwtKeys,
-    pub metrics: Metrics,
-    pub settings: Settings,
-}
 
 pub struct Application {
     port: u16,
@@ -70,7 +54,7 @@ impl Application {
         let metrics = Metrics::new()?;
         let committer = crate::db::group_commit::GroupCommitter::start(
             pool.clone(),
-            crate::intake::quota(&settings.intake),
+            crate::services::intake::quota(&settings.intake),
             usize::from(settings.intake.committers),
             metrics.intake_group_size.clone(),
         )?;
@@ -101,8 +85,8 @@ impl Application {
             app.service(openapi::swagger_ui(spec.clone()))
                 .service(web::redirect("/docs", "/docs/"))
                 .default_service(web::to(routes::fallback::unmatched))
-                .wrap(from_fn(crate::auth::extract::identify_caller))
-                .wrap(from_fn(crate::extract::refuse_control_characters))
+                .wrap(from_fn(crate::http::caller::identify_caller))
+                .wrap(from_fn(crate::http::middleware::refuse_control_characters))
                 .wrap(ErrorHandlers::new().default_handler(error::problem_fallback))
                 .wrap(Condition::new(
                     !http.cors_origins.is_empty(),
@@ -222,7 +206,7 @@ mod tests {
         name: String,
     }
 
-    async fn probe(_: crate::extract::Json<Probe>) -> HttpResponse {
+    async fn probe(_: crate::http::json::Json<Probe>) -> HttpResponse {
         HttpResponse::NoContent().finish()
     }
 

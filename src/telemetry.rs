@@ -179,9 +179,7 @@ pub async fn observe_request(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
     let request_id = req.extensions().get::<RequestId>().map(ToString::to_string);
-    let metrics = req
-        .app_data::<web::Data<crate::startup::AppState>>()
-        .cloned();
+    let metrics = req.app_data::<web::Data<crate::state::AppState>>().cloned();
     let method = req.method().to_string();
 
     let mut response = next.call(req).await?;

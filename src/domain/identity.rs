@@ -150,11 +150,12 @@ impl AreaCode {
 }
 
 /// Levels of the area tree, from the top.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AreaLevel {
     Region,
     Municipality,
+    #[default]
     District,
 }
 

@@ -5,12 +5,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::db::queries::interventions::NewIntervention;
+use crate::domain::error::{DomainError, FieldError};
 use crate::domain::identity::in_subtree;
+use crate::domain::rules::no_control_chars;
 use crate::domain::signal::{CodeText, Vocabulary};
 use crate::domain::week::IsoWeek;
-use crate::error::{ApiError, FieldError};
-use crate::extract::no_control_chars;
 
 /// The prevention pyramid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -32,6 +31,20 @@ impl PreventionLevel {
             PreventionLevel::Indicated => "indicated",
         }
     }
+}
+
+/// An intervention to store: every code resolved to its id, every week checked.
+#[derive(Debug, Clone)]
+pub struct NewIntervention {
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub area_id: i32,
+    pub category_ids: Vec<i16>,
+    pub age_band_ids: Vec<i16>,
+    pub level: PreventionLevel,
+    pub start_week: chrono::NaiveDate,
+    pub end_week: Option<chrono::NaiveDate>,
+    pub created_by: uuid::Uuid,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
@@ -69,14 +82,14 @@ pub struct InterventionInput {
 }
 
 impl InterventionInput {
-    /// Checks codes, area and weeks; an area outside `scope_path` is a 403.
+    /// Checks codes, area and weeks into an intervention to store.
     pub fn check(
         &self,
         vocabulary: &Vocabulary,
         scope_path: &str,
         this_week: IsoWeek,
         created_by: uuid::Uuid,
-    ) -> Result<NewIntervention, ApiError> {
+    ) -> Result<NewIntervention, DomainError> {
         let mut errors = Vec::new();
         let area = vocabulary.areas.get(&self.area);
         match area {
@@ -86,10 +99,7 @@ impl InterventionInput {
                 format!("no area has the code {:?}", self.area),
             )),
             Some(a) if !in_subtree(scope_path, &a.path) => {
-                return Err(ApiError::Forbidden(format!(
-                    "area {} lies outside your own area",
-                    self.area
-                )));
+                return Err(DomainError::OutsideScope(self.area.clone()));
             }
             Some(_) => {}
         }
@@ -147,12 +157,12 @@ impl InterventionInput {
                 area_id: area.id,
                 category_ids,
                 age_band_ids,
-                level: self.level.as_str(),
+                level: self.level,
                 start_week: start.monday(),
                 end_week: end.map(IsoWeek::monday),
                 created_by,
             }),
-            _ => Err(ApiError::Validation(errors)),
+            _ => Err(DomainError::Invalid(errors)),
         }
     }
 }

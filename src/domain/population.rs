@@ -7,14 +7,25 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::db::queries::population::PopulationRow;
+use crate::domain::error::{DomainError, FieldError};
 use crate::domain::identity::in_subtree;
 use crate::domain::signal::Vocabulary;
-use crate::error::{ApiError, FieldError};
 
 /// Most rows one upload may hold (every district × age band for a few years, many times).
 pub const MAX_ROWS: usize = 20_000;
 pub const CSV_COLUMNS: [&str; 4] = ["area", "age_band", "year", "persons"];
+
+/// One checked row to store: ids resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PopulationRow {
+    pub area_id: i32,
+    pub age_band_id: i16,
+    pub year: i16,
+    pub persons: i32,
+}
+
+/// Persons per (district, age band id, year): the denominators of rates.
+pub type Population = std::collections::HashMap<(i32, i32, i32), i64>;
 
 /// One row as sent.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -36,11 +47,11 @@ pub struct PopulationInput {
     pub age_band: String,
     /// 2000–2100.
     #[schema(minimum = 2000, maximum = 2100)]
-    #[serde(deserialize_with = "crate::extract::whole_number")]
+    #[serde(deserialize_with = "crate::domain::rules::whole_number")]
     pub year: i64,
     /// Persons living in the district in that age band, 0–10,000,000.
     #[schema(minimum = 0, maximum = 10_000_000)]
-    #[serde(deserialize_with = "crate::extract::whole_number")]
+    #[serde(deserialize_with = "crate::domain::rules::whole_number")]
     pub persons: i64,
 }
 
@@ -64,7 +75,7 @@ pub struct PopulationUpload {
 
 /// Reads CSV with the header `area,age_band,year,persons` (any column order). Errors
 /// carry the line number (the header is line 1) in `index`.
-pub fn parse_csv(text: &str) -> Result<Vec<(usize, PopulationInput)>, ApiError> {
+pub fn parse_csv(text: &str) -> Result<Vec<(usize, PopulationInput)>, DomainError> {
     let mut lines = text
         .trim_start_matches('\u{feff}')
         .lines()
@@ -72,11 +83,15 @@ pub fn parse_csv(text: &str) -> Result<Vec<(usize, PopulationInput)>, ApiError> 
         .map(|(i, line)| (i + 1, line.trim_end_matches('\r')))
         .filter(|(_, line)| !line.trim().is_empty());
     let Some((_, header)) = lines.next() else {
-        return Err(ApiError::invalid("body", "empty", "the CSV file is empty"));
+        return Err(DomainError::invalid(
+            "body",
+            "empty",
+            "the CSV file is empty",
+        ));
     };
     let header: Vec<String> = header.split(',').map(unquote).collect();
     if header.len() > 16 {
-        return Err(ApiError::invalid(
+        return Err(DomainError::invalid(
             "body",
             "too_many_columns",
             "the header has more than 16 columns; expected area,age_band,year,persons",
@@ -95,14 +110,14 @@ pub fn parse_csv(text: &str) -> Result<Vec<(usize, PopulationInput)>, ApiError> 
         })
         .collect();
     if !missing.is_empty() {
-        return Err(ApiError::Validation(missing));
+        return Err(DomainError::Invalid(missing));
     }
     let columns: Vec<usize> = CSV_COLUMNS.iter().filter_map(|c| position(c)).collect();
     let mut rows = Vec::new();
     let mut errors = Vec::new();
     for (line, text) in lines {
         if rows.len() + errors.len() >= MAX_ROWS {
-            return Err(ApiError::invalid(
+            return Err(DomainError::invalid(
                 "body",
                 "too_many_rows",
                 format!("at most {MAX_ROWS} rows per upload"),
@@ -153,10 +168,10 @@ pub fn parse_csv(text: &str) -> Result<Vec<(usize, PopulationInput)>, ApiError> 
         }
     }
     if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
+        return Err(DomainError::Invalid(errors));
     }
     if rows.is_empty() {
-        return Err(ApiError::invalid(
+        return Err(DomainError::invalid(
             "body",
             "empty",
             "the CSV file has no rows",
@@ -185,7 +200,7 @@ pub fn check(
     rows: &[(usize, PopulationInput)],
     vocabulary: &Vocabulary,
     scope_path: &str,
-) -> Result<Vec<PopulationRow>, ApiError> {
+) -> Result<Vec<PopulationRow>, DomainError> {
     let mut errors = Vec::new();
     let mut checked = Vec::with_capacity(rows.len());
     let mut seen = HashSet::new();
@@ -272,7 +287,7 @@ pub fn check(
     if errors.is_empty() {
         Ok(checked)
     } else {
-        Err(ApiError::Validation(errors))
+        Err(DomainError::Invalid(errors))
     }
 }
 
@@ -281,10 +296,10 @@ mod tests {
     use super::*;
 
     fn codes(
-        result: Result<Vec<(usize, PopulationInput)>, ApiError>,
+        result: Result<Vec<(usize, PopulationInput)>, DomainError>,
     ) -> Vec<(Option<usize>, String, String)> {
         match result {
-            Err(ApiError::Validation(errors)) => errors
+            Err(DomainError::Invalid(errors)) => errors
                 .into_iter()
                 .map(|e| (e.index, e.field, e.code))
                 .collect(),

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::domain::error::{DomainError, FieldError};
 use crate::domain::identity::{AreaLevel, in_subtree};
 use crate::domain::period::{Period, PeriodKind};
 use crate::domain::signal::Vocabulary;
 use crate::domain::week::IsoWeek;
-use crate::error::{ApiError, FieldError};
 
 /// Most series one trend request may return.
 pub const MAX_SERIES: usize = 1000;
@@ -385,7 +385,7 @@ pub fn parse_week(field: &str, text: &str) -> Result<IsoWeek, FieldError> {
 
 fn code_choice(
     field: &str,
-    list: Option<&str>,
+    list: Option<&[String]>,
     known: &std::collections::HashMap<String, crate::domain::signal::VocabularyEntry>,
     errors: &mut Vec<FieldError>,
 ) -> Choice {
@@ -396,7 +396,8 @@ fn code_choice(
         };
     };
     let mut values = BTreeMap::new();
-    for code in split(list) {
+    for code in list {
+        let code = code.as_str();
         match known.get(code) {
             Some(entry) => {
                 values.insert(entry.id, code.to_owned());
@@ -416,7 +417,7 @@ fn code_choice(
 
 fn text_choice(
     field: &str,
-    list: Option<&str>,
+    list: Option<&[String]>,
     known: &[&'static str],
     errors: &mut Vec<FieldError>,
 ) -> (Vec<&'static str>, bool) {
@@ -424,7 +425,8 @@ fn text_choice(
         return (known.to_vec(), false);
     };
     let mut chosen = Vec::new();
-    for value in split(list) {
+    for value in list {
+        let value = value.as_str();
         match known.iter().find(|k| **k == value) {
             Some(k) if !chosen.contains(k) => chosen.push(*k),
             Some(_) => {}
@@ -455,93 +457,167 @@ fn depth(level: AreaLevel) -> usize {
     }
 }
 
-/// Parses and checks `params`. Unknown codes and malformed values are 422s naming the
-/// parameter; an area outside the caller's own is a 403.
-pub fn parse(params: &CountParams, cx: &Context<'_>) -> Result<CountRequest, ApiError> {
-    let mut errors = Vec::new();
+/// A count request in typed form, before it is checked against the reference data and
+/// the caller's scope: what the query string parses into, and what the services build
+/// themselves (alerts, intervention effects). Absent lists select everything.
+#[derive(Debug, Clone, Default)]
+pub struct CountQuery {
+    pub by: Vec<Dimension>,
+    pub period: PeriodKind,
+    /// First week (default: 51 weeks before `to`).
+    pub from: Option<IsoWeek>,
+    /// Last week (default: this week).
+    pub to: Option<IsoWeek>,
+    /// Area codes at any level (default: the caller's own area).
+    pub areas: Option<Vec<String>>,
+    pub area_level: AreaLevel,
+    pub age_bands: Option<Vec<String>>,
+    pub categories: Option<Vec<String>>,
+    pub arenas: Option<Vec<String>>,
+    pub genders: Option<Vec<String>>,
+    pub sources: Option<Vec<String>>,
+}
 
-    let mut by = Vec::new();
-    if let Some(list) = params.by.as_deref() {
-        for name in split(list) {
-            match Dimension::ALL.iter().find(|d| d.as_str() == name) {
-                // Naming a dimension twice means the same as naming it once.
-                Some(d) if by.contains(d) => {}
-                Some(d) => by.push(*d),
-                None => errors.push(FieldError::new(
-                    "by",
-                    "unknown_dimension",
-                    format!(
-                        "by takes area, age_band, category, arena, gender and source, not {name:?}"
-                    ),
-                )),
+impl CountQuery {
+    /// Reads the query string's values; malformed ones are added to `errors`.
+    fn from_params(params: &CountParams, errors: &mut Vec<FieldError>) -> Self {
+        let mut by = Vec::new();
+        if let Some(list) = params.by.as_deref() {
+            for name in split(list) {
+                match Dimension::ALL.iter().find(|d| d.as_str() == name) {
+                    // Naming a dimension twice means the same as naming it once.
+                    Some(d) if by.contains(d) => {}
+                    Some(d) => by.push(*d),
+                    None => errors.push(FieldError::new(
+                        "by",
+                        "unknown_dimension",
+                        format!(
+                            "by takes area, age_band, category, arena, gender and source, not {name:?}"
+                        ),
+                    )),
+                }
             }
         }
-    }
-
-    let period = match params.period.as_deref() {
-        None | Some("week") => PeriodKind::Week,
-        Some("month") => PeriodKind::Month,
-        Some("quarter") => PeriodKind::Quarter,
-        Some(other) => {
-            errors.push(FieldError::new(
-                "period",
-                "unknown_period",
-                format!("period is week, month or quarter, not {other:?}"),
-            ));
-            PeriodKind::Week
-        }
-    };
-
-    let to = match params.to.as_deref() {
-        Some(text) => parse_week("to", text).map_err(|e| errors.push(e)).ok(),
-        None => Some(cx.this_week),
-    };
-    let from = match params.from.as_deref() {
-        Some(text) => parse_week("from", text).map_err(|e| errors.push(e)).ok(),
-        None => to.map(|to| to.plus_weeks(-51)),
-    };
-    let mut periods = Vec::new();
-    if let (Some(from), Some(to)) = (from, to) {
-        if from > to {
-            errors.push(FieldError::new(
-                "from",
-                "after_to",
-                format!("from ({from}) is after to ({to})"),
-            ));
-        } else if to.weeks_since(from) > 10 * 53 {
-            errors.push(FieldError::new(
-                "from",
-                "too_many_periods",
-                format!("at most {MAX_PERIODS} periods; narrow from and to"),
-            ));
-        } else {
-            periods = period.between(from, to);
-            if periods.len() > MAX_PERIODS {
+        let period = match params.period.as_deref() {
+            None | Some("week") => PeriodKind::Week,
+            Some("month") => PeriodKind::Month,
+            Some("quarter") => PeriodKind::Quarter,
+            Some(other) => {
                 errors.push(FieldError::new(
-                    "from",
-                    "too_many_periods",
-                    format!("{} periods asked for; at most {MAX_PERIODS}", periods.len()),
+                    "period",
+                    "unknown_period",
+                    format!("period is week, month or quarter, not {other:?}"),
                 ));
+                PeriodKind::Week
             }
+        };
+        let mut week = |field: &str, text: Option<&str>| {
+            text.and_then(|text| parse_week(field, text).map_err(|e| errors.push(e)).ok())
+        };
+        let to = week("to", params.to.as_deref());
+        let from = week("from", params.from.as_deref());
+        let area_level = match params.area_level.as_deref() {
+            None => AreaLevel::District,
+            Some(text) => text.parse().unwrap_or_else(|_| {
+                errors.push(FieldError::new(
+                    "area_level",
+                    "unknown_level",
+                    format!("area_level is region, municipality or district, not {text:?}"),
+                ));
+                AreaLevel::District
+            }),
+        };
+        let list = |text: &Option<String>| {
+            text.as_deref()
+                .map(|t| split(t).into_iter().map(str::to_owned).collect())
+        };
+        Self {
+            by,
+            period,
+            from,
+            to,
+            areas: list(&params.area),
+            area_level,
+            age_bands: list(&params.age_band),
+            categories: list(&params.category),
+            arenas: list(&params.arena),
+            genders: list(&params.gender),
+            sources: list(&params.source),
         }
     }
+}
 
-    let area_level = match params.area_level.as_deref() {
-        None => AreaLevel::District,
-        Some(text) => text.parse().unwrap_or_else(|_| {
-            errors.push(FieldError::new(
-                "area_level",
-                "unknown_level",
-                format!("area_level is region, municipality or district, not {text:?}"),
-            ));
-            AreaLevel::District
-        }),
+/// Parses and checks `params`. Unknown codes and malformed values are invalid fields
+/// naming the parameter; an area outside the caller's own is out of scope.
+pub fn parse(params: &CountParams, cx: &Context<'_>) -> Result<CountRequest, DomainError> {
+    let mut errors = Vec::new();
+    let query = CountQuery::from_params(params, &mut errors);
+    // A week that does not parse stands for nothing: no default may take its place.
+    let weeks_given = (params.from.is_none() || query.from.is_some())
+        && (params.to.is_none() || query.to.is_some());
+    check(&query, weeks_given, cx, errors)
+}
+
+fn periods_between(
+    period: PeriodKind,
+    from: IsoWeek,
+    to: IsoWeek,
+    errors: &mut Vec<FieldError>,
+) -> Vec<Period> {
+    if from > to {
+        errors.push(FieldError::new(
+            "from",
+            "after_to",
+            format!("from ({from}) is after to ({to})"),
+        ));
+        return Vec::new();
+    }
+    if to.weeks_since(from) > 10 * 53 {
+        errors.push(FieldError::new(
+            "from",
+            "too_many_periods",
+            format!("at most {MAX_PERIODS} periods; narrow from and to"),
+        ));
+        return Vec::new();
+    }
+    let periods = period.between(from, to);
+    if periods.len() > MAX_PERIODS {
+        errors.push(FieldError::new(
+            "from",
+            "too_many_periods",
+            format!("{} periods asked for; at most {MAX_PERIODS}", periods.len()),
+        ));
+    }
+    periods
+}
+
+/// Checks a typed query against the reference data and the caller's scope.
+pub fn resolve(query: &CountQuery, cx: &Context<'_>) -> Result<CountRequest, DomainError> {
+    check(query, true, cx, Vec::new())
+}
+
+fn check(
+    query: &CountQuery,
+    weeks_given: bool,
+    cx: &Context<'_>,
+    mut errors: Vec<FieldError>,
+) -> Result<CountRequest, DomainError> {
+    let by = query.by.clone();
+    let (period, area_level) = (query.period, query.area_level);
+    let to = query.to.unwrap_or(cx.this_week);
+    let from = query.from.unwrap_or_else(|| to.plus_weeks(-51));
+    // A malformed week was reported already and stands for nothing.
+    let periods = if weeks_given {
+        periods_between(period, from, to, &mut errors)
+    } else {
+        Vec::new()
     };
 
     let mut districts = BTreeMap::new();
     let mut outside = None;
-    let area_list = params.area.as_deref().unwrap_or(cx.scope_code);
-    for code in split(area_list) {
+    let own = [cx.scope_code.to_owned()];
+    for code in query.areas.as_deref().unwrap_or(&own) {
+        let code = code.as_str();
         let Some(area) = cx.vocabulary.areas.get(code) else {
             errors.push(FieldError::new(
                 "area",
@@ -577,37 +653,35 @@ pub fn parse(params: &CountParams, cx: &Context<'_>) -> Result<CountRequest, Api
         }
     }
     if let Some(code) = outside {
-        return Err(ApiError::Forbidden(format!(
-            "area {code} lies outside your own area"
-        )));
+        return Err(DomainError::OutsideScope(code));
     }
 
     let vocabulary = cx.vocabulary;
     let age_bands = code_choice(
         "age_band",
-        params.age_band.as_deref(),
+        query.age_bands.as_deref(),
         &vocabulary.age_bands,
         &mut errors,
     );
     let categories = code_choice(
         "category",
-        params.category.as_deref(),
+        query.categories.as_deref(),
         &vocabulary.categories,
         &mut errors,
     );
     let arenas = code_choice(
         "arena",
-        params.arena.as_deref(),
+        query.arenas.as_deref(),
         &vocabulary.arenas,
         &mut errors,
     );
     let (genders, genders_filtered) =
-        text_choice("gender", params.gender.as_deref(), &GENDERS, &mut errors);
+        text_choice("gender", query.genders.as_deref(), &GENDERS, &mut errors);
     let (sources, sources_filtered) =
-        text_choice("source", params.source.as_deref(), &SOURCES, &mut errors);
+        text_choice("source", query.sources.as_deref(), &SOURCES, &mut errors);
 
     if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
+        return Err(DomainError::Invalid(errors));
     }
     let request = CountRequest {
         by,
@@ -625,7 +699,7 @@ pub fn parse(params: &CountParams, cx: &Context<'_>) -> Result<CountRequest, Api
     };
     let series: usize = request.by.iter().map(|d| request.codes(*d).len()).product();
     if series > MAX_SERIES {
-        return Err(ApiError::invalid(
+        return Err(DomainError::invalid(
             "by",
             "too_many_series",
             format!(
@@ -635,7 +709,7 @@ pub fn parse(params: &CountParams, cx: &Context<'_>) -> Result<CountRequest, Api
     }
     let points = series * request.periods.len();
     if points > MAX_POINTS {
-        return Err(ApiError::invalid(
+        return Err(DomainError::invalid(
             "by",
             "too_many_points",
             format!(

@@ -8,16 +8,18 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::Validate;
 
-use crate::audit::{Audit, Outcome};
-use crate::auth::extract::RequestMeta;
+use crate::auth::principal::RequestMeta;
 use crate::auth::secrets::{self, API_TOKEN_PREFIX};
-use crate::auth::{Authenticated, Permission, Principal};
+use crate::auth::{Permission, Principal};
 use crate::db::models::{ApiToken, NewApiToken};
 use crate::db::{self, queries};
 use crate::domain::identity::Role;
+use crate::domain::rules::no_control_chars;
 use crate::error::{ApiError, Problem};
-use crate::extract::{Json, no_control_chars};
-use crate::startup::AppState;
+use crate::http::caller::Authenticated;
+use crate::http::json::Json;
+use crate::services::audit::{Audit, Outcome};
+use crate::state::AppState;
 
 pub const MAX_LIFETIME_DAYS: u16 = 400;
 
@@ -43,7 +45,7 @@ pub struct CreateApiToken {
     /// Days until the token expires, 1–400.
     #[validate(range(min = 1, max = 400))]
     #[schema(minimum = 1, maximum = 400)]
-    #[serde(deserialize_with = "crate::extract::whole_number")]
+    #[serde(deserialize_with = "crate::domain::rules::whole_number")]
     pub expires_in_days: u16,
 }
 

@@ -6,16 +6,17 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::audit::{Audit, Outcome};
-use crate::auth::Authorized;
-use crate::auth::extract::RequestMeta;
 use crate::auth::permissions::perm;
+use crate::auth::principal::RequestMeta;
 use crate::db::models::{Area, NewArea};
 use crate::db::{self, queries};
 use crate::domain::identity::{AreaCode, AreaLevel};
+use crate::domain::rules::no_control_chars;
 use crate::error::{ApiError, Problem};
-use crate::extract::{Json, no_control_chars};
-use crate::startup::AppState;
+use crate::http::caller::Authorized;
+use crate::http::json::Json;
+use crate::services::audit::{Audit, Outcome};
+use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"code": "ostra-ersboda", "name": "Östra Ersboda", "level": "district", "parent": "umea", "active": true}))]

@@ -6,14 +6,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::auth::Authorized;
 use crate::auth::permissions::perm;
 use crate::db::models::AuditEvent;
 use crate::db::queries::audit::AuditFilter;
 use crate::db::{self, queries};
 use crate::error::{ApiError, Problem};
-use crate::routes::page_limit;
-use crate::startup::AppState;
+use crate::http::caller::Authorized;
+use crate::http::pagination::page_limit;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

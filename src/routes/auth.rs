@@ -7,16 +7,18 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::Validate;
 
-use crate::audit::{Audit, Outcome};
-use crate::auth::extract::RequestMeta;
+use crate::auth::Permission;
 use crate::auth::password::NewPassword;
-use crate::auth::sessions::{self, TokenPair};
-use crate::auth::{Authenticated, Permission};
+use crate::auth::principal::RequestMeta;
 use crate::db::{self, queries};
 use crate::domain::identity::{AccountKind, Role};
+use crate::domain::rules::no_control_chars;
 use crate::error::{ApiError, Problem};
-use crate::extract::{Json, no_control_chars};
-use crate::startup::AppState;
+use crate::http::caller::Authenticated;
+use crate::http::json::Json;
+use crate::services::audit::{Audit, Outcome};
+use crate::services::sessions::{self, TokenPair};
+use crate::state::AppState;
 
 // No `Debug` on request types that carry secrets: they must never reach a log line.
 #[derive(Deserialize, Validate, ToSchema)]

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use crate::db;
 use crate::error::{ApiError, Problem};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Readiness must answer well within 5 s even when the database hangs rather than refuses.
 const READY_TIMEOUT: Duration = Duration::from_secs(4);

@@ -1,64 +1,19 @@
 //! Interventions and their effect on the trend (interrupted time series, DESIGN §6).
 
 use actix_web::{HttpResponse, get, post, web};
-use chrono::{DateTime, Utc};
-use diesel::Connection;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::audit::{Audit, Outcome};
-use crate::auth::Authorized;
-use crate::auth::extract::RequestMeta;
 use crate::auth::permissions::perm;
-use crate::db::queries::interventions::StoredIntervention;
-use crate::db::{self, queries};
+use crate::auth::principal::RequestMeta;
 use crate::domain::intervention::InterventionInput;
-use crate::domain::trend::CountParams;
-use crate::domain::week::IsoWeek;
 use crate::error::{ApiError, Problem};
-use crate::extract::Json;
-use crate::indicators::its::{self, EffectOutcome};
-use crate::routes::page_limit;
-use crate::routes::trends::{series_for, this_week};
-use crate::startup::AppState;
-use crate::trends::Disclosure;
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[schema(example = json!({"id": "019a9c3e-5b2f-7c11-9d3e-2f6a1b7c8d90", "name": "Fältgrupp Ersboda", "area": "ostra-ersboda",
-    "categories": ["recruitment_approach"], "age_bands": ["13-15"], "level": "selective", "start_week": "2026-W20",
-    "end_week": null, "created_at": "2026-05-11T08:00:00Z"}))]
-pub struct InterventionView {
-    pub id: Uuid,
-    pub name: String,
-    pub area: String,
-    pub categories: Vec<String>,
-    pub age_bands: Vec<String>,
-    pub level: String,
-    pub start_week: String,
-    pub end_week: Option<String>,
-    pub created_at: DateTime<Utc>,
-}
-
-fn week_label(monday: chrono::NaiveDate) -> String {
-    IsoWeek::from_monday(monday).map_or_else(String::new, |w| w.to_string())
-}
-
-impl From<StoredIntervention> for InterventionView {
-    fn from(row: StoredIntervention) -> Self {
-        Self {
-            id: row.id,
-            name: row.name,
-            area: row.area,
-            categories: row.categories,
-            age_bands: row.age_bands,
-            level: row.level,
-            start_week: week_label(row.start_week),
-            end_week: row.end_week.map(week_label),
-            created_at: row.created_at,
-        }
-    }
-}
+use crate::http::caller::Authorized;
+use crate::http::json::Json;
+use crate::http::pagination::{page_limit, parse_cursor};
+use crate::services::interventions::{self, EffectReport, InterventionView};
+use crate::state::AppState;
 
 /// Registers an intervention in your area, to follow its effect.
 #[utoipa::path(
@@ -77,25 +32,8 @@ pub async fn create(
     coordinator: Authorized<perm::InterventionsWrite>,
     body: Json<InterventionInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let reference = state.vocabulary.current(&state.pool).await?;
-    let new = body.0.check(
-        &reference.vocabulary,
-        &coordinator.area.path,
-        this_week(&state),
-        coordinator.user.id,
-    )?;
-    let audit = Audit::new("intervention.create", Outcome::Success, &meta)
-        .by(&coordinator)
-        .target("intervention", new.id);
-    let stored = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
-            let stored = queries::interventions::insert(conn, &new)?;
-            queries::audit::record(conn, audit.row())?;
-            Ok(stored)
-        })
-    })
-    .await?;
-    Ok(HttpResponse::Created().json(InterventionView::from(stored)))
+    let stored = interventions::create(&state, &coordinator, &body.0, meta).await?;
+    Ok(HttpResponse::Created().json(stored))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -136,71 +74,9 @@ pub async fn list(
     params: web::Query<ListParams>,
 ) -> Result<web::Json<InterventionPage>, ApiError> {
     let limit = page_limit(params.limit)?;
-    let after = params
-        .cursor
-        .as_deref()
-        .map(crate::routes::signals::parse_cursor)
-        .transpose()?;
-    let path = reader.area.path.clone();
-    let mut rows = db::run(&state.pool, move |conn| {
-        queries::interventions::list(conn, &path, after, limit + 1)
-    })
-    .await?;
-    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let next_cursor = more
-        .then(|| rows.last())
-        .flatten()
-        .map(|last| format!("{}_{}", last.created_at.timestamp_micros(), last.id));
-    Ok(web::Json(InterventionPage {
-        items: rows.into_iter().map(InterventionView::from).collect(),
-        next_cursor,
-    }))
-}
-
-/// An estimate with its standard error and 95 % t-interval.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-pub struct EstimateView {
-    pub estimate: f64,
-    pub std_error: f64,
-    pub ci_low: f64,
-    pub ci_high: f64,
-}
-
-impl From<its::Estimate> for EstimateView {
-    fn from(e: its::Estimate) -> Self {
-        Self {
-            estimate: e.value,
-            std_error: e.std_error,
-            ci_low: e.ci_low,
-            ci_high: e.ci_high,
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"intervention": {}, "from": "2025-W20", "to": "2026-W46", "outcome": "estimated",
-    "level_change": {"estimate": -3.1, "std_error": 1.2, "ci_low": -5.5, "ci_high": -0.7},
-    "slope_change": {"estimate": -0.12, "std_error": 0.05, "ci_low": -0.22, "ci_high": -0.02},
-    "pre_mean": 11.4, "post_mean": 8.2, "pre_points": 52, "post_points": 27, "disclosure": {"method": "cell_key", "min_count": 5}}))]
-pub struct EffectReport {
-    pub intervention: InterventionView,
-    /// The weekly series used: 52 weeks before the start to the last complete week.
-    pub from: String,
-    pub to: String,
-    /// `estimated`, or `insufficient_data` below 8 published weeks before the start or 4
-    /// after it.
-    pub outcome: &'static str,
-    /// b2 of y = b0 + b1·t + b2·D + b3·(t − T0)·D: the jump at the start week.
-    pub level_change: Option<EstimateView>,
-    /// b3: the change in weekly slope after the start.
-    pub slope_change: Option<EstimateView>,
-    pub pre_mean: Option<f64>,
-    pub post_mean: Option<f64>,
-    /// Published (not suppressed) weeks before and from the start.
-    pub pre_points: usize,
-    pub post_points: usize,
-    pub disclosure: Disclosure,
+    let after = params.cursor.as_deref().map(parse_cursor).transpose()?;
+    let (items, next_cursor) = interventions::list(&state, &reader, after, limit).await?;
+    Ok(web::Json(InterventionPage { items, next_cursor }))
 }
 
 /// The intervention's effect: a segmented regression on its area's published weekly
@@ -221,71 +97,7 @@ pub async fn effect(
     reader: Authorized<perm::TrendsRead>,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<EffectReport>, ApiError> {
-    let (id, path) = (id.into_inner(), reader.area.path.clone());
-    let found = db::run(&state.pool, move |conn| {
-        queries::interventions::get(conn, id, &path)
-    })
-    .await?
-    .ok_or(ApiError::NotFound)?;
-    let start = IsoWeek::from_monday(found.start_week)
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("a start week that is not a Monday")))?;
-    let this_week = this_week(&state);
-    let (from, to) = (start.plus_weeks(-52), this_week.plus_weeks(-1));
-    let intervention = InterventionView::from(found);
-    let params = CountParams {
-        area: Some(intervention.area.clone()),
-        category: Some(intervention.categories.join(",")),
-        age_band: Some(intervention.age_bands.join(",")),
-        from: Some(from.to_string()),
-        to: Some(to.max(from).to_string()),
-        ..CountParams::default()
-    };
-    let (_, series) = series_for(&state, &reader, params, this_week).await?;
-    let points: Vec<(f64, f64)> = series
-        .first()
-        .map(|s| {
-            s.points
-                .iter()
-                .enumerate()
-                .filter_map(|(t, p)| p.count.map(|c| (t as f64, c as f64)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let (outcome, level, slope, pre_mean, post_mean, pre_points, post_points) =
-        match its::segmented_regression(&points, 52.0) {
-            EffectOutcome::Estimated(e) => (
-                "estimated",
-                Some(e.level_change.into()),
-                Some(e.slope_change.into()),
-                Some(e.pre_mean),
-                Some(e.post_mean),
-                e.pre_points,
-                e.post_points,
-            ),
-            EffectOutcome::InsufficientData {
-                pre_points,
-                post_points,
-            } => (
-                "insufficient_data",
-                None,
-                None,
-                None,
-                None,
-                pre_points,
-                post_points,
-            ),
-        };
-    Ok(web::Json(EffectReport {
-        intervention,
-        from: from.to_string(),
-        to: to.max(from).to_string(),
-        outcome,
-        level_change: level,
-        slope_change: slope,
-        pre_mean,
-        post_mean,
-        pre_points,
-        post_points,
-        disclosure: Disclosure::of(state.settings.min_count()),
-    }))
+    Ok(web::Json(
+        interventions::effect(&state, &reader, id.into_inner()).await?,
+    ))
 }

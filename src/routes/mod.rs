@@ -17,8 +17,6 @@ pub mod vocabulary;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::error::ApiError;
-
 /// Registers every documented route. Handlers must be added with `.service()`:
 /// utoipa collects those into the OpenAPI document, but not `.route()` calls.
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -63,16 +61,4 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(interventions::create)
         .service(interventions::list)
         .service(interventions::effect);
-}
-
-/// The `limit` of a paged list: 1–200, 50 when absent.
-pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
-    match limit.unwrap_or(50) {
-        n @ 1..=200 => Ok(n),
-        _ => Err(ApiError::invalid(
-            "limit",
-            "out_of_range",
-            "limit is between 1 and 200",
-        )),
-    }
 }

@@ -5,15 +5,16 @@ use diesel::Connection;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::audit::{Audit, Outcome};
-use crate::auth::Authorized;
-use crate::auth::extract::RequestMeta;
 use crate::auth::permissions::perm;
+use crate::auth::principal::RequestMeta;
 use crate::db::{self, queries};
 use crate::domain::population::{self, PopulationCsv, PopulationInput, PopulationUpload};
 use crate::error::{ApiError, Problem};
-use crate::extract::{self, Upload};
-use crate::startup::AppState;
+use crate::http::caller::Authorized;
+use crate::http::json;
+use crate::http::upload::Upload;
+use crate::services::audit::{Audit, Outcome};
+use crate::state::AppState;
 
 /// 20,000 rows of CSV or JSON with room to spare.
 const UPLOAD_LIMIT: usize = 2 * 1024 * 1024;
@@ -68,9 +69,9 @@ pub async fn replace(
             population::parse_csv(text)?
         }
         Upload::Json(bytes) => {
-            let upload: PopulationUpload = extract::parse(&bytes)?;
+            let upload: PopulationUpload = json::parse(&bytes)?;
             validator::Validate::validate(&upload)
-                .map_err(|e| ApiError::Validation(extract::field_errors(&e)))?;
+                .map_err(|e| ApiError::Validation(json::field_errors(&e)))?;
             upload.rows.into_iter().enumerate().collect()
         }
     };

@@ -1,24 +1,24 @@
 //! Concern signals: submit one or a batch, list your own, retract within the window.
 
 use actix_web::{HttpResponse, delete, get, post, web};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::audit::{Audit, Outcome};
-use crate::auth::Authorized;
-use crate::auth::extract::RequestMeta;
 use crate::auth::permissions::perm;
+use crate::auth::principal::RequestMeta;
 use crate::db::queries::signals::Retraction;
 use crate::db::{self, queries};
 use crate::domain::signal::SignalInput;
 use crate::domain::week::IsoWeek;
 use crate::error::{ApiError, Problem};
-use crate::extract::{IdempotencyKey, Json};
-use crate::intake::{self, Answer, BatchInput, BatchReceipt, SignalView};
-use crate::routes::page_limit;
-use crate::startup::AppState;
+use crate::http::caller::Authorized;
+use crate::http::headers::IdempotencyKey;
+use crate::http::json::Json;
+use crate::http::pagination::{page, page_limit, parse_cursor};
+use crate::services::audit::{Audit, Outcome};
+use crate::services::intake::{self, Answer, BatchInput, BatchReceipt, SignalView};
+use crate::state::AppState;
 
 /// A single signal is small: 4 KiB is plenty for codes and a week.
 const SINGLE_LIMIT: usize = 4 * 1024;
@@ -123,25 +123,6 @@ fn names_a_signal(request: &actix_web::guard::GuardContext<'_>) -> bool {
         .is_some_and(|id| Uuid::try_parse(id).is_ok())
 }
 
-/// A page cursor `<microseconds since 1970>_<id>`, exactly as the spec's pattern reads:
-/// up to 16 digits (until the year 2286) and a lower-case hyphenated UUID.
-pub fn parse_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
-    let invalid = || ApiError::invalid("cursor", "invalid", "not a cursor from a previous page");
-    let (micros, id) = cursor.split_once('_').ok_or_else(invalid)?;
-    let digits = (1..=16).contains(&micros.len()) && micros.bytes().all(|b| b.is_ascii_digit());
-    let hyphenated = id.len() == 36
-        && id.bytes().enumerate().all(|(i, b)| match i {
-            8 | 13 | 18 | 23 => b == b'-',
-            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
-        });
-    if !digits || !hyphenated {
-        return Err(invalid());
-    }
-    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| invalid())?)
-        .ok_or_else(invalid)?;
-    Ok((at, id.parse().map_err(|_| invalid())?))
-}
-
 /// Your own signals, newest first (record-level rows exist only within the retention period).
 #[utoipa::path(
     tag = "signals",
@@ -168,18 +149,11 @@ pub async fn mine(
         ))
     })
     .await?;
-    let more = rows.len() as i64 > limit;
+    let (rows, next_cursor) = page(rows, limit, |row| (row.created_at, row.id));
     let items = rows
         .iter()
-        .take(limit as usize)
         .map(|row| SignalView::of(row, &reference.names))
         .collect::<Result<Vec<_>, _>>()?;
-    let next_cursor = if more {
-        rows.get(limit as usize - 1)
-            .map(|row| format!("{}_{}", row.created_at.timestamp_micros(), row.id))
-    } else {
-        None
-    };
     Ok(web::Json(SignalPage { items, next_cursor }))
 }
 

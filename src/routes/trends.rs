@@ -4,17 +4,15 @@ use actix_web::{HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::Authorized;
 use crate::auth::permissions::perm;
-use crate::db::vocabulary_cache::Reference;
-use crate::db::{self, queries};
-use crate::domain::identity::AreaLevel;
 use crate::domain::period::PeriodKind;
-use crate::domain::trend::{self, CountParams, CountRequest, Dimension, TrendParams};
-use crate::domain::week::IsoWeek;
+use crate::domain::trend::{self, CountRequest, Dimension, TrendParams};
 use crate::error::{ApiError, Problem};
-use crate::startup::AppState;
-use crate::trends::{self as build, Disclosure, EarsView, Point, Series};
+use crate::formats::csv::csv_field;
+use crate::http::caller::Authorized;
+use crate::services;
+use crate::services::trends::{AlertReport, Disclosure, Series};
+use crate::state::AppState;
 
 /// Series of published counts with their indicators.
 #[derive(Debug, Serialize, ToSchema)]
@@ -29,79 +27,6 @@ pub struct TrendReport {
     pub area_level: String,
     pub disclosure: Disclosure,
     pub series: Vec<Series>,
-}
-
-/// Parses `params` against the reference data and `principal`'s area.
-pub async fn parse_request(
-    state: &AppState,
-    principal: &crate::auth::Principal,
-    params: &CountParams,
-    this_week: IsoWeek,
-) -> Result<(CountRequest, std::sync::Arc<Reference>), ApiError> {
-    let reference = state.vocabulary.current(&state.pool).await?;
-    let request = trend::parse(
-        params,
-        &trend::Context {
-            vocabulary: &reference.vocabulary,
-            scope_path: &principal.area.path,
-            scope_code: &principal.area.code,
-            this_week,
-        },
-    )?;
-    Ok((request, reference))
-}
-
-/// Parses `params` for `principal`, reads the cells and the population, and builds the
-/// series: everything trends, alerts and effects share.
-pub async fn series_for(
-    state: &AppState,
-    principal: &crate::auth::Principal,
-    params: CountParams,
-    this_week: IsoWeek,
-) -> Result<(CountRequest, Vec<Series>), ApiError> {
-    let (request, _) = parse_request(state, principal, &params, this_week).await?;
-    let min_count = state.settings.min_count();
-    let periods = build::extended_periods(&request);
-    let (Some(first), Some(last)) = (periods.first(), periods.last()) else {
-        return Ok((request, Vec::new()));
-    };
-    let (from, to) = (first.first_week().monday(), last.last_week().monday());
-    let (request, sums, population) = db::run(&state.pool, move |conn| {
-        let sums = queries::cells::sums(conn, &request, &request.by, from, to)?;
-        let districts: Vec<i32> = request.districts.keys().copied().collect();
-        let population = match request.periods.first().zip(request.periods.last()) {
-            Some((a, b)) => {
-                queries::population::for_districts(conn, &districts, a.year(), b.year())?
-            }
-            None => Default::default(),
-        };
-        Ok((request, sums, population))
-    })
-    .await?;
-    // The indicators are CPU work: done after the connection went back to the pool.
-    crate::blocking::run(move || {
-        let series = build::build(&request, &sums, &population, min_count);
-        Ok((request, series))
-    })
-    .await
-}
-
-pub fn this_week(state: &AppState) -> IsoWeek {
-    IsoWeek::of(crate::intake::today(&state.settings.intake))
-}
-
-/// A CSV field: quoted when it needs to be, and never read by a spreadsheet as a formula.
-pub fn csv_field(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@']) {
-        format!("'{text}")
-    } else {
-        text.to_owned()
-    };
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
-    }
 }
 
 fn number(value: Option<f64>) -> String {
@@ -196,7 +121,7 @@ pub async fn trends(
             ));
         }
     };
-    let (request, series) = series_for(&state, &reader, params.into(), this_week(&state)).await?;
+    let (request, series) = services::trends::trends(&state, &reader, &params.into()).await?;
     let disclosure = Disclosure::of(state.settings.min_count());
     let mut response = HttpResponse::Ok();
     response
@@ -238,30 +163,6 @@ pub struct AlertParams {
     pub week: Option<String>,
 }
 
-/// One (area, category) series whose point in the week raises an alarm.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"area": "ostra-ersboda", "area_level": "district", "category": "digital_recruitment", "alarm": "alert",
-    "ears": {"c1": 4.2, "c2": 3.9, "c3": 5.1}, "count": 14, "recent": []}))]
-pub struct AlertView {
-    pub area: String,
-    pub area_level: String,
-    pub category: String,
-    /// `alert` (EARS C3) or `warning` (C1 or C2).
-    pub alarm: &'static str,
-    pub ears: EarsView,
-    pub count: Option<i64>,
-    /// The eight weeks up to the alarm, to show what raised it.
-    pub recent: Vec<Point>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AlertReport {
-    pub week: String,
-    pub disclosure: Disclosure,
-    /// Highest EARS C3 first.
-    pub alerts: Vec<AlertView>,
-}
-
 /// Alerts: every (area, category) series one and two levels below your area (your own
 /// district if you have none below) whose point in `week` raises an EARS alarm.
 #[utoipa::path(
@@ -279,77 +180,13 @@ pub async fn alerts(
     reader: Authorized<perm::TrendsRead>,
     params: web::Query<AlertParams>,
 ) -> Result<web::Json<AlertReport>, ApiError> {
-    let this_week = this_week(&state);
-    let week = match params.week.as_deref() {
-        None => this_week,
-        Some(text) => trend::parse_week("week", text).map_err(|e| ApiError::Validation(vec![e]))?,
-    };
-    if week > this_week {
-        return Err(ApiError::invalid(
-            "week",
-            "in_future",
-            format!("{week} has not begun"),
-        ));
-    }
-    let depth = reader
-        .area
-        .path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .count();
-    let mut levels: Vec<AreaLevel> = [depth + 1, depth + 2]
-        .into_iter()
-        .filter_map(level_at)
-        .collect();
-    if levels.is_empty() {
-        levels.push(AreaLevel::District);
-    }
-    let mut alerts = Vec::new();
-    for level in levels {
-        let params = CountParams {
-            by: Some("area,category".into()),
-            area_level: Some(level.as_str().into()),
-            from: Some(week.plus_weeks(-7).to_string()),
-            to: Some(week.to_string()),
-            ..CountParams::default()
-        };
-        let (_, series) = series_for(&state, &reader, params, this_week).await?;
-        for s in series {
-            let Some(last) = s.points.last() else {
-                continue;
-            };
-            let Some(alarm) = last.alarm else { continue };
-            alerts.push(AlertView {
-                area: s.key.get("area").cloned().unwrap_or_default(),
-                area_level: level.as_str().to_owned(),
-                category: s.key.get("category").cloned().unwrap_or_default(),
-                alarm,
-                ears: last.ears,
-                count: last.count,
-                recent: s.points.clone(),
-            });
-        }
-    }
-    alerts.sort_by(|a, b| {
-        b.ears
-            .c3
-            .unwrap_or(f64::NEG_INFINITY)
-            .total_cmp(&a.ears.c3.unwrap_or(f64::NEG_INFINITY))
-            .then_with(|| a.area.cmp(&b.area))
-            .then_with(|| a.category.cmp(&b.category))
-    });
-    Ok(web::Json(AlertReport {
-        week: week.to_string(),
-        disclosure: Disclosure::of(state.settings.min_count()),
-        alerts,
-    }))
-}
-
-fn level_at(depth: usize) -> Option<AreaLevel> {
-    match depth {
-        1 => Some(AreaLevel::Region),
-        2 => Some(AreaLevel::Municipality),
-        3 => Some(AreaLevel::District),
-        _ => None,
-    }
+    let week = params
+        .week
+        .as_deref()
+        .map(|text| trend::parse_week("week", text))
+        .transpose()
+        .map_err(|e| ApiError::Validation(vec![e]))?;
+    Ok(web::Json(
+        services::trends::alerts(&state, &reader, week).await?,
+    ))
 }

@@ -8,17 +8,18 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::Validate;
 
-use crate::audit::{Audit, Outcome};
-use crate::auth::Authorized;
-use crate::auth::extract::RequestMeta;
 use crate::auth::password::{self, NewPassword};
 use crate::auth::permissions::perm;
+use crate::auth::principal::RequestMeta;
 use crate::db::models::{Area, NewUser, User};
 use crate::db::{self, queries};
 use crate::domain::identity::{AccountKind, AreaCode, Role, Username};
+use crate::domain::rules::no_control_chars;
 use crate::error::{ApiError, Problem};
-use crate::extract::{Json, no_control_chars};
-use crate::startup::AppState;
+use crate::http::caller::Authorized;
+use crate::http::json::Json;
+use crate::services::audit::{Audit, Outcome};
+use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {
@@ -224,7 +225,7 @@ pub async fn list(
     admin: Authorized<perm::UsersManage>,
     params: web::Query<ListParams>,
 ) -> Result<web::Json<UserPage>, ApiError> {
-    let limit = super::page_limit(params.limit)?;
+    let limit = crate::http::pagination::page_limit(params.limit)?;
     let scope = admin.area.path.clone();
     let cursor = params.cursor.clone();
     if let Some(cursor) = &cursor
@@ -392,7 +393,7 @@ pub async fn update(
                 updated = queries::users::set_password(conn, id, hash)?;
             }
                         if (disabled && !current.disabled) || new_hash.is_some() {
-                crate::auth::sessions::end_credentials(conn, id)?;
+                crate::services::sessions::end_credentials(conn, id)?;
             }
             let details = serde_json::json!({
                 "role": change.role.map(|r| r.as_str()), "area": change.area.as_ref().map(|_| &area.code),

@@ -7,15 +7,17 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::audit::{Audit, Outcome};
-use crate::auth::extract::RequestMeta;
+use crate::auth::Principal;
 use crate::auth::permissions::perm;
-use crate::auth::{Authorized, Principal};
+use crate::auth::principal::RequestMeta;
 use crate::db::queries::vocabulary::{NewTerm, Term, TermChange, VocabularyKind};
 use crate::db::{self, queries};
+use crate::domain::rules::no_control_chars;
 use crate::error::{ApiError, Problem};
-use crate::extract::{Json, no_control_chars};
-use crate::startup::AppState;
+use crate::http::caller::Authorized;
+use crate::http::json::Json;
+use crate::services::audit::{Audit, Outcome};
+use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"code": "digital_recruitment", "label_sv": "Digital rekrytering", "label_en": "Digital recruitment",

@@ -1041,10 +1041,10 @@ async fn purging_removes_old_records_and_keeps_the_cells() {
             .unwrap();
 
     let settings = crate::helpers::test_settings(&app.database_url);
-    let report = lagesbild::retention::purge(&mut app.db(), &settings.intake).unwrap();
+    let report = lagesbild::services::retention::purge(&mut app.db(), &settings.intake).unwrap();
     assert_eq!(report.signals, 2);
 
-    let cutoff = lagesbild::retention::cutoff(today(), 13);
+    let cutoff = lagesbild::services::retention::cutoff(today(), 13);
     let old: Fingerprint = sql_query("SELECT count(*)::text AS value FROM signals WHERE week < $1")
         .bind::<diesel::sql_types::Date, _>(cutoff)
         .get_result(&mut app.db())
@@ -1129,7 +1129,8 @@ async fn vocabularies_have_swedish_and_english_labels_and_deactivated_codes_keep
 #[actix_web::test]
 async fn demo_data_is_stored_exactly_like_intake_and_plants_a_rise() {
     let app = TestApp::spawn().await;
-    let report = lagesbild::demo::generate(&mut app.db(), today(), 20, 7, |_, _| {}).unwrap();
+    let report =
+        lagesbild::services::demo::generate(&mut app.db(), today(), 20, 7, |_, _| {}).unwrap();
     assert_eq!(report.weeks, 20);
     assert!(report.signals > 1000, "{report:?}");
     #[derive(QueryableByName)]

@@ -14,7 +14,7 @@ const MIN_COUNT: i64 = 5;
 /// An app with 60 weeks of synthetic history (seeded) and an Umeå coordinator's token.
 async fn app_with_history() -> (TestApp, String) {
     let app = TestApp::spawn().await;
-    lagesbild::demo::generate(&mut app.db(), today(), 60, 7, |_, _| {}).unwrap();
+    lagesbild::services::demo::generate(&mut app.db(), today(), 60, 7, |_, _| {}).unwrap();
     let coordinator = app.token_for(Role::Coordinator, "umea").await;
     (app, coordinator)
 }
@@ -783,7 +783,7 @@ async fn the_export_etag_changes_only_when_a_published_value_does() {
         "n = 2 is still suppressed: nothing visible changed"
     );
     // Repacking changes nothing a client sees, and a proxy's weak form of the tag matches.
-    lagesbild::cube_store::refresh(&mut app.db(), |_, _| {}).unwrap();
+    lagesbild::cube::store::refresh(&mut app.db(), |_, _| {}).unwrap();
     let (status, packed, _) = export(Some(format!("W/{first}"))).await;
     assert_eq!((status, &packed), (304, &first));
     send(6).await;
@@ -913,7 +913,7 @@ async fn exports_publish_the_same_cube_from_packed_blocks_as_from_the_cells() {
     );
 
     // Packed: the same rows and the same ETag.
-    let report = lagesbild::cube_store::refresh(&mut app.db(), |_, _| {}).unwrap();
+    let report = lagesbild::cube::store::refresh(&mut app.db(), |_, _| {}).unwrap();
     assert_eq!(
         report.blocks as i64,
         count(&app, "SELECT count(*) AS n FROM signal_cells_by_week_area"),
@@ -926,16 +926,21 @@ async fn exports_publish_the_same_cube_from_packed_blocks_as_from_the_cells() {
         (&tag, &monthly_from_blocks),
         (&monthly_tag, &monthly_from_cells)
     );
-    let again = lagesbild::cube_store::refresh(&mut app.db(), |_, _| {}).unwrap();
+    let again = lagesbild::cube::store::refresh(&mut app.db(), |_, _| {}).unwrap();
     assert_eq!(again.blocks, 0, "nothing changed, nothing rebuilt");
 
     // The exports above really read the blocks: a block that lies (n + 20 in its first
     // cell, at the current revision) shows in the next export, in exactly one row.
     let (week, area, block) = first_block(&app, &from);
     let mut cells = Vec::new();
-    lagesbild::cube::decode_into(&block, &mut cells).unwrap();
+    lagesbild::cube::block::decode_into(&block, &mut cells).unwrap();
     cells[0].cell.n += 20;
-    store_block(&app, week, area, &lagesbild::cube::encode(&cells).unwrap());
+    store_block(
+        &app,
+        week,
+        area,
+        &lagesbild::cube::block::encode(&cells).unwrap(),
+    );
     let (_, lying) = export_lines(&app, &weekly, &coordinator).await;
     let differing: Vec<&String> = lying.iter().filter(|l| !from_cells.contains(l)).collect();
     assert_eq!(differing.len(), 1, "{differing:?}");
@@ -963,7 +968,7 @@ async fn exports_publish_the_same_cube_from_packed_blocks_as_from_the_cells() {
             && l.ends_with(",false")),
         "the new cell is published"
     );
-    let rebuilt = lagesbild::cube_store::refresh(&mut app.db(), |_, _| {}).unwrap();
+    let rebuilt = lagesbild::cube::store::refresh(&mut app.db(), |_, _| {}).unwrap();
     assert_eq!(rebuilt.blocks, 1, "only teg's week changed");
     assert_eq!(
         export_lines(&app, &weekly, &coordinator).await,
@@ -972,7 +977,7 @@ async fn exports_publish_the_same_cube_from_packed_blocks_as_from_the_cells() {
 
     // Months mixing packed weeks and this week's stale block, quarters, and the JSON
     // export: each publishes what the cells say.
-    lagesbild::cube_store::refresh(&mut app.db(), |_, _| {}).unwrap();
+    lagesbild::cube::store::refresh(&mut app.db(), |_, _| {}).unwrap();
     let stored = app
         .authed(Method::POST, "/v1/signals/batch", &school)
         .json(&json!({ "signals": batch }))

@@ -1,4 +1,4 @@
-//! The packed cube blocks (`crate::cube`) and the revisions that tell valid from stale.
+//! The packed cube blocks (`crate::cube::block`) and the revisions that tell valid from stale.
 
 use chrono::NaiveDate;
 use diesel::prelude::*;

@@ -7,21 +7,8 @@ use diesel::sql_types::{
 };
 use uuid::Uuid;
 
+use crate::domain::intervention::NewIntervention;
 use crate::error::ApiError;
-
-/// An intervention to store, ids checked.
-#[derive(Debug, Clone)]
-pub struct NewIntervention {
-    pub id: Uuid,
-    pub name: String,
-    pub area_id: i32,
-    pub category_ids: Vec<i16>,
-    pub age_band_ids: Vec<i16>,
-    pub level: &'static str,
-    pub start_week: NaiveDate,
-    pub end_week: Option<NaiveDate>,
-    pub created_by: Uuid,
-}
 
 /// A stored intervention, with codes.
 #[derive(Debug, Clone, QueryableByName)]
@@ -65,7 +52,7 @@ pub fn insert(
     .bind::<Int4, _>(new.area_id)
     .bind::<Array<Int2>, _>(&new.category_ids)
     .bind::<Array<Int2>, _>(&new.age_band_ids)
-    .bind::<Text, _>(new.level)
+    .bind::<Text, _>(new.level.as_str())
     .bind::<Date, _>(new.start_week)
     .bind::<Nullable<Date>, _>(new.end_week)
     .bind::<SqlUuid, _>(new.created_by)

@@ -4,17 +4,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Int2, Int4, Integer, Text, Uuid as SqlUuid};
 use uuid::Uuid;
 
+use crate::domain::population::{Population, PopulationRow};
 use crate::error::ApiError;
-use crate::trends::Population;
-
-/// One row to store: ids already checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PopulationRow {
-    pub area_id: i32,
-    pub age_band_id: i16,
-    pub year: i16,
-    pub persons: i32,
-}
 
 /// Inserts or replaces `rows`, in one statement.
 pub fn replace(

@@ -4,7 +4,7 @@
 //! its cell's `n` and its record key to `key_sum`, in `signal_cells` and in the coarser
 //! `signal_cells_by_area` and `signal_cells_by_week_area`; retracting subtracts both. Each
 //! write also gives the week and district a new `revision`, which tells the packed cube
-//! blocks built before it (`crate::cube`) from those built after. Cells are upserted in
+//! blocks built before it (`crate::cube::block`) from those built after. Cells are upserted in
 //! key order, so concurrent batches touching the same cells cannot deadlock.
 
 use chrono::{DateTime, NaiveDate, Utc};

@@ -1,4 +1,4 @@
-//! Keeping the packed cube blocks (`crate::cube`) in step with the cells, and reading the
+//! Keeping the packed cube blocks (`crate::cube::block`) in step with the cells, and reading the
 //! cube of a request from them.
 //!
 //! A block is valid while its revision is the current revision of its week and district
@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::NaiveDate;
 use diesel::PgConnection;
 
-use crate::cube::{self, CellKey, KeyedCell, Selection};
+use crate::cube::block::{self, CellKey, KeyedCell, Selection};
 use crate::db::queries::cells::CellSum;
 use crate::db::queries::cube_blocks;
 use crate::domain::period::Period;
@@ -36,7 +36,7 @@ pub fn refresh(
     conn: &mut PgConnection,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<RefreshReport, ApiError> {
-    let stale = cube_blocks::stale(conn, cube::FORMAT)?;
+    let stale = cube_blocks::stale(conn, block::FORMAT)?;
     let mut report = RefreshReport::default();
     let mut done = 0;
     for batch in stale.chunks(REFRESH_BATCH) {
@@ -56,7 +56,7 @@ pub fn refresh(
         }
         for ((week, area_id), (revision, mut cells)) in built {
             cells.sort_unstable_by_key(|c| c.key);
-            match cube::encode(&cells) {
+            match block::encode(&cells) {
                 Ok(block) => {
                     cube_blocks::store(conn, week, area_id, revision, &block)?;
                     report.blocks += 1;
@@ -181,7 +181,7 @@ impl CubeReader {
             let mut cells: HashMap<(NaiveDate, i32), Vec<KeyedCell>> = HashMap::new();
             for block in cube_blocks::valid_blocks(conn, &pairs)? {
                 let mut decoded = Vec::new();
-                match cube::decode_into(&block.cells, &mut decoded) {
+                match block::decode_into(&block.cells, &mut decoded) {
                     Ok(()) => {
                         cells.insert((block.week, block.area_id), decoded);
                     }
@@ -216,7 +216,7 @@ impl CubeReader {
                 if any {
                     each(Piece {
                         area_id,
-                        cells: cube::sum_weeks(district, &self.selection),
+                        cells: block::sum_weeks(district, &self.selection),
                     })?;
                 }
             }

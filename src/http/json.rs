@@ -61,7 +61,7 @@ impl<T: DeserializeOwned + Validate + 'static, const LIMIT: usize> FromRequest f
 }
 
 /// The `Content-Length` the client declared, if any.
-fn declared_length(req: &HttpRequest) -> Option<usize> {
+pub(crate) fn declared_length(req: &HttpRequest) -> Option<usize> {
     req.headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -75,7 +75,7 @@ const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Reads a whole body, refusing it (413) as soon as it is known to exceed `limit`, and
 /// (408) when it stops arriving.
-async fn read_limited(
+pub(crate) async fn read_limited(
     payload: &mut Payload,
     declared: Option<usize>,
     limit: usize,
@@ -102,45 +102,6 @@ async fn read_limited(
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
-}
-
-/// An upload sent either as JSON or as CSV (`text/csv`), `LIMIT` bytes at most.
-pub enum Upload<const LIMIT: usize> {
-    Json(web::Bytes),
-    Csv(web::Bytes),
-}
-
-impl<const LIMIT: usize> FromRequest for Upload<LIMIT> {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let kind = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<mime::Mime>().ok())
-            .and_then(|m| match (m.type_(), m.subtype().as_str()) {
-                (mime::APPLICATION, "json") => Some(true),
-                (mime::TEXT, "csv") => Some(false),
-                _ => None,
-            });
-        let declared = declared_length(req);
-        let mut payload = payload.take();
-        Box::pin(async move {
-            let is_json = kind.ok_or_else(|| {
-                ApiError::UnsupportedMediaType(
-                    "the request body must be application/json or text/csv".into(),
-                )
-            })?;
-            let body = read_limited(&mut payload, declared, LIMIT).await?;
-            Ok(if is_json {
-                Upload::Json(body)
-            } else {
-                Upload::Csv(body)
-            })
-        })
-    }
 }
 
 /// Deserialises a complete JSON document, naming the field behind any shape error.
@@ -298,45 +259,6 @@ pub fn field_errors(errors: &ValidationErrors) -> Vec<FieldError> {
     out.into_iter().map(split_index).collect()
 }
 
-/// Middleware: a URL with a percent-encoded control character (`%00`, `%0A`, …) is
-/// refused before routing: 422 in the query string, 404 in the path.
-pub async fn refuse_control_characters(
-    req: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
-) -> Result<
-    actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>,
-    actix_web::Error,
-> {
-    let encoded_control = |text: &str| {
-        text.as_bytes().windows(3).any(|w| {
-            w[0] == b'%'
-                && matches!(
-                    (w[1].to_ascii_lowercase(), w[2].to_ascii_lowercase()),
-                    (b'0' | b'1', _) | (b'7', b'f')
-                )
-        })
-    };
-    let refusal = if encoded_control(req.query_string()) {
-        Some(ApiError::invalid(
-            "query",
-            "control_character",
-            "control characters are not allowed",
-        ))
-    } else if encoded_control(req.uri().path()) {
-        Some(ApiError::NotFound)
-    } else {
-        None
-    };
-    match refusal {
-        Some(error) => {
-            let (request, _) = req.into_parts();
-            let response = actix_web::ResponseError::error_response(&error);
-            Ok(actix_web::dev::ServiceResponse::new(request, response).map_into_right_body())
-        }
-        None => Ok(next.call(req).await?.map_into_left_body()),
-    }
-}
-
 fn collect(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
     for (field, kind) in errors.errors() {
         let path = if prefix.is_empty() {
@@ -362,73 +284,12 @@ fn collect(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
     }
 }
 
-/// The `Idempotency-Key` header: 1–128 printable ASCII characters, or absent.
-#[derive(Debug, Clone)]
-pub struct IdempotencyKey(pub Option<String>);
-
-impl FromRequest for IdempotencyKey {
-    type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let invalid = || {
-            ApiError::invalid(
-                "Idempotency-Key",
-                "invalid",
-                "an Idempotency-Key has 1–128 printable ASCII characters",
-            )
-        };
-        let key = match req.headers().get("idempotency-key") {
-            None => Ok(None),
-            Some(value) => value
-                .to_str()
-                .ok()
-                .filter(|k| {
-                    (1..=128).contains(&k.len()) && k.bytes().all(|b| (0x20..=0x7e).contains(&b))
-                })
-                .map(|k| Some(k.to_string()))
-                .ok_or_else(invalid),
-        };
-        std::future::ready(key.map(IdempotencyKey))
-    }
-}
-
-/// serde helper for integer fields: a whole number as JSON Schema means it, so `153` and
-/// `153.0` alike, never `153.5`.
-pub fn whole_number<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: TryFrom<i64>,
-{
-    use serde::Deserialize;
-    use serde::de::Error;
-    let number = serde_json::Number::deserialize(deserializer)?;
-    let whole = number.as_i64().or_else(|| {
-        number
-            .as_f64()
-            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
-            .map(|f| f as i64)
-    });
-    let whole =
-        whole.ok_or_else(|| D::Error::custom(format!("expected a whole number, got {number}")))?;
-    T::try_from(whole).map_err(|_| D::Error::custom(format!("{whole} is out of range")))
-}
-
-/// `validator` rule: no control characters (NUL, escapes, line breaks) in a text field.
-pub fn no_control_chars(value: &str) -> Result<(), validator::ValidationError> {
-    if value.chars().any(char::is_control) {
-        let mut error = validator::ValidationError::new("control_character");
-        error.message = Some("control characters are not allowed".into());
-        return Err(error);
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;
 
     use super::*;
+    use crate::domain::rules::no_control_chars;
 
     #[derive(Debug, Deserialize, Validate)]
     #[serde(deny_unknown_fields)]

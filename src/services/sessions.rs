@@ -12,15 +12,15 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::audit::{Audit, Outcome};
-use crate::auth::extract::RequestMeta;
 use crate::auth::password;
+use crate::auth::principal::RequestMeta;
 use crate::auth::secrets;
 use crate::db::models::User;
 use crate::db::queries::{audit, sessions, throttle, users};
 use crate::db::{self, queries::sessions::Rotation};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::services::audit::{Audit, Outcome};
+use crate::state::AppState;
 
 /// Login attempts per account within [`THROTTLE_WINDOW`] before it is locked.
 pub const ACCOUNT_MAX_FAILURES: i32 = 5;

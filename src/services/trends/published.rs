@@ -1,4 +1,4 @@
-//! Trends: published counts per series and period, with the indicators of DESIGN §6.
+//! Published series: counts per series and period, with the indicators of DESIGN §6.
 //!
 //! The cells are summed per series and period, each sum is published through the
 //! disclosure control, and every indicator is computed from the published values only.
@@ -97,8 +97,7 @@ pub struct Series {
     pub summary: Summary,
 }
 
-/// Persons per (district, age band id, year).
-pub type Population = HashMap<(i32, i32, i32), i64>;
+pub use crate::domain::population::Population;
 
 /// How many periods before the window are read for the indicators.
 pub fn history_periods(request: &CountRequest) -> usize {

@@ -12,76 +12,30 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use chrono::Utc;
-use uuid::Uuid;
 
-use crate::audit::{Audit, Outcome};
 use crate::auth::permissions::{Permission, RequiredPermission};
+use crate::auth::principal::{Credential, Principal, RequestMeta};
 use crate::auth::secrets::{self, API_TOKEN_PREFIX};
-use crate::db::models::{Area, User};
+use crate::db::models::User;
 use crate::db::{self, queries};
 use crate::domain::identity::Role;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::services::audit::{Audit, Outcome};
+use crate::state::AppState;
 
-/// How the caller proved who they are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Credential {
-    /// An access token of a login session.
-    Session(Uuid),
-    /// An API token.
-    ApiToken(Uuid),
-}
-
-/// The authenticated caller, as the database sees them now.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    pub user: User,
-    pub role: Role,
-    pub area: Area,
-    /// The role's permissions, narrowed to the token's for API tokens.
-    pub permissions: Vec<Permission>,
-    pub credential: Credential,
-}
-
-impl Principal {
-    pub fn can(&self, permission: Permission) -> bool {
-        self.permissions.contains(&permission)
-    }
-
-    /// Whether the area at `path` lies in the caller's subtree.
-    pub fn scope_contains(&self, path: &str) -> bool {
-        crate::domain::identity::in_subtree(&self.area.path, path)
-    }
-
-    pub fn session(&self) -> Option<Uuid> {
-        match self.credential {
-            Credential::Session(id) => Some(id),
-            Credential::ApiToken(_) => None,
-        }
-    }
-}
-
-/// Request facts needed for audit rows and throttling.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestMeta {
-    pub request_id: Option<Uuid>,
-    pub client_ip: Option<IpAddr>,
-}
-
-impl RequestMeta {
-    pub fn of(req: &HttpRequest) -> Self {
-        let request_id = req
-            .extensions()
-            .get::<tracing_actix_web::RequestId>()
-            .map(|id| **id);
-        let trusted = req
-            .app_data::<web::Data<AppState>>()
-            .map(|s| s.settings.auth.trusted_proxies.clone())
-            .unwrap_or_default();
-        Self {
-            request_id,
-            client_ip: client_ip(req, &trusted),
-        }
+/// Request facts of `req` for audit rows and throttling.
+pub fn request_meta(req: &HttpRequest) -> RequestMeta {
+    let request_id = req
+        .extensions()
+        .get::<tracing_actix_web::RequestId>()
+        .map(|id| **id);
+    let trusted = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.settings.auth.trusted_proxies.clone())
+        .unwrap_or_default();
+    RequestMeta {
+        request_id,
+        client_ip: client_ip(req, &trusted),
     }
 }
 
@@ -110,7 +64,7 @@ impl FromRequest for RequestMeta {
     type Error = ApiError;
     type Future = std::future::Ready<Result<Self, ApiError>>;
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(Ok(Self::of(req)))
+        std::future::ready(Ok(request_meta(req)))
     }
 }
 
@@ -350,7 +304,7 @@ impl<P: RequiredPermission + 'static> FromRequest for Authorized<P> {
                 _permission: PhantomData,
             }));
         }
-        let audit = Audit::new("permission.denied", Outcome::Denied, &RequestMeta::of(req)).by(&principal).details(
+        let audit = Audit::new("permission.denied", Outcome::Denied, &request_meta(req)).by(&principal).details(
             serde_json::json!({"permission": P::PERMISSION.as_str(), "method": req.method().as_str(),
                                "route": req.match_pattern().unwrap_or_default()}),
         );

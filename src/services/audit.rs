@@ -5,7 +5,7 @@
 use uuid::Uuid;
 
 use crate::auth::Principal;
-use crate::auth::extract::RequestMeta;
+use crate::auth::principal::RequestMeta;
 use crate::db::models::NewAuditEvent;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,11 +4,11 @@
 use chrono::{NaiveDate, Utc};
 use diesel::PgConnection;
 
-use crate::auth::sessions::THROTTLE_WINDOW;
 use crate::config::IntakeSettings;
 use crate::db::queries::{idempotency, signals, throttle};
 use crate::domain::week::IsoWeek;
 use crate::error::ApiError;
+use crate::services::sessions::THROTTLE_WINDOW;
 
 /// What one purge deleted.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -27,13 +27,16 @@ pub fn cutoff(today: NaiveDate, retention_weeks: u16) -> NaiveDate {
 }
 
 pub fn purge(conn: &mut PgConnection, settings: &IntakeSettings) -> Result<PurgeReport, ApiError> {
-    let today = crate::intake::today(settings);
+    let today = crate::services::intake::today(settings);
     let now = Utc::now();
     Ok(PurgeReport {
         signals: signals::purge(conn, cutoff(today, settings.retention_weeks))?,
         idempotency_keys: idempotency::purge(conn, now)?,
         login_counters: throttle::purge(conn, THROTTLE_WINDOW, now)?,
-        quota_counters: signals::purge_quota_counters(conn, crate::intake::quota(settings))?,
+        quota_counters: signals::purge_quota_counters(
+            conn,
+            crate::services::intake::quota(settings),
+        )?,
     })
 }
 

@@ -1,7 +1,7 @@
 //! The cube packed for reading in bulk: every cell of one week and district as one
 //! compact block, so that an export reads a few hundred blocks instead of millions of
 //! rows. Pure: the block format, narrowing a block to a request's filters, and summing
-//! the weeks of a month or quarter. What is stored and when is `crate::cube_store`'s
+//! the weeks of a month or quarter. What is stored and when is `crate::cube::store`'s
 //! business.
 //!
 //! A block keeps each cell's exact `n` and its key sum modulo 2^31, which is all the

@@ -15,9 +15,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::Validate;
 
-use crate::audit::{Audit, Outcome};
 use crate::auth::Principal;
-use crate::auth::extract::RequestMeta;
+use crate::auth::principal::RequestMeta;
 use crate::config::IntakeSettings;
 use crate::db::group_commit::Submitted;
 use crate::db::queries::signals::{Admit, NewSignal, Quota, StoredSignal};
@@ -28,7 +27,8 @@ use crate::domain::identity::Role;
 use crate::domain::signal::{CodeNames, Gender, IntakeRules, SignalInput};
 use crate::domain::week::IsoWeek;
 use crate::error::{ApiError, FieldError};
-use crate::startup::AppState;
+use crate::services::audit::{Audit, Outcome};
+use crate::state::AppState;
 
 pub const MAX_BATCH: usize = 500;
 

@@ -1,0 +1,221 @@
+//! Trends, alerts and the series behind intervention effects: the cells a request
+//! selects, published through disclosure control, with the indicators of DESIGN §6.
+//!
+//! [`published`] turns summed cells into series (pure); this module reads the cells
+//! and the population for a checked request and runs it.
+
+pub mod published;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub use published::{Disclosure, EarsView, Point, Series};
+
+use crate::auth::Principal;
+use crate::db::vocabulary_cache::Reference;
+use crate::db::{self, queries};
+use crate::domain::identity::AreaLevel;
+use crate::domain::trend::{self, CountParams, CountQuery, CountRequest, Dimension};
+use crate::domain::week::IsoWeek;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The current ISO week in the municipality's time zone.
+pub fn this_week(state: &AppState) -> IsoWeek {
+    IsoWeek::of(crate::services::intake::today(&state.settings.intake))
+}
+
+fn context<'a>(
+    reference: &'a Reference,
+    principal: &'a Principal,
+    this_week: IsoWeek,
+) -> trend::Context<'a> {
+    trend::Context {
+        vocabulary: &reference.vocabulary,
+        scope_path: &principal.area.path,
+        scope_code: &principal.area.code,
+        this_week,
+    }
+}
+
+/// Parses query-string `params` against the reference data and `principal`'s area.
+pub async fn parse_request(
+    state: &AppState,
+    principal: &Principal,
+    params: &CountParams,
+    this_week: IsoWeek,
+) -> Result<(CountRequest, Arc<Reference>), ApiError> {
+    let reference = state.vocabulary.current(&state.pool).await?;
+    let request = trend::parse(params, &context(&reference, principal, this_week))?;
+    Ok((request, reference))
+}
+
+/// Checks a typed `query` against the reference data and `principal`'s area.
+async fn resolve(
+    state: &AppState,
+    principal: &Principal,
+    query: &CountQuery,
+) -> Result<CountRequest, ApiError> {
+    let reference = state.vocabulary.current(&state.pool).await?;
+    Ok(trend::resolve(
+        query,
+        &context(&reference, principal, this_week(state)),
+    )?)
+}
+
+/// Reads the cells and the population of a checked request and builds its series:
+/// everything trends, alerts and effects share. The request comes back with its series.
+pub async fn series(
+    state: &AppState,
+    request: CountRequest,
+) -> Result<(CountRequest, Vec<Series>), ApiError> {
+    let min_count = state.settings.min_count();
+    let periods = published::extended_periods(&request);
+    let (Some(first), Some(last)) = (periods.first(), periods.last()) else {
+        return Ok((request, Vec::new()));
+    };
+    let (from, to) = (first.first_week().monday(), last.last_week().monday());
+    let (request, sums, population) = db::run(&state.pool, move |conn| {
+        let sums = queries::cells::sums(conn, &request, &request.by, from, to)?;
+        let districts: Vec<i32> = request.districts.keys().copied().collect();
+        let population = match request.periods.first().zip(request.periods.last()) {
+            Some((a, b)) => {
+                queries::population::for_districts(conn, &districts, a.year(), b.year())?
+            }
+            None => Default::default(),
+        };
+        Ok((request, sums, population))
+    })
+    .await?;
+    // The indicators are CPU work: done after the connection went back to the pool.
+    crate::blocking::run(move || {
+        let series = published::build(&request, &sums, &population, min_count);
+        Ok((request, series))
+    })
+    .await
+}
+
+/// `GET /v1/trends`: the series that query-string `params` ask for.
+pub async fn trends(
+    state: &AppState,
+    principal: &Principal,
+    params: &CountParams,
+) -> Result<(CountRequest, Vec<Series>), ApiError> {
+    let (request, _) = parse_request(state, principal, params, this_week(state)).await?;
+    series(state, request).await
+}
+
+/// The series of a typed query, checked for `principal`.
+pub async fn series_of(
+    state: &AppState,
+    principal: &Principal,
+    query: &CountQuery,
+) -> Result<Vec<Series>, ApiError> {
+    let request = resolve(state, principal, query).await?;
+    Ok(series(state, request).await?.1)
+}
+
+/// One (area, category) series whose point in the week raises an alarm.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"area": "ostra-ersboda", "area_level": "district", "category": "digital_recruitment", "alarm": "alert",
+    "ears": {"c1": 4.2, "c2": 3.9, "c3": 5.1}, "count": 14, "recent": []}))]
+pub struct AlertView {
+    pub area: String,
+    pub area_level: String,
+    pub category: String,
+    /// `alert` (EARS C3) or `warning` (C1 or C2).
+    pub alarm: &'static str,
+    pub ears: EarsView,
+    pub count: Option<i64>,
+    /// The eight weeks up to the alarm, to show what raised it.
+    pub recent: Vec<Point>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertReport {
+    pub week: String,
+    pub disclosure: Disclosure,
+    /// Highest EARS C3 first.
+    pub alerts: Vec<AlertView>,
+}
+
+/// Every (area, category) series one and two levels below `principal`'s area (their own
+/// district if they have none below) whose point in `week` (default: this week) raises
+/// an EARS alarm, highest C3 first.
+pub async fn alerts(
+    state: &AppState,
+    principal: &Principal,
+    week: Option<IsoWeek>,
+) -> Result<AlertReport, ApiError> {
+    let this_week = this_week(state);
+    let week = week.unwrap_or(this_week);
+    if week > this_week {
+        return Err(ApiError::invalid(
+            "week",
+            "in_future",
+            format!("{week} has not begun"),
+        ));
+    }
+    let depth = principal
+        .area
+        .path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .count();
+    let mut levels: Vec<AreaLevel> = [depth + 1, depth + 2]
+        .into_iter()
+        .filter_map(level_at)
+        .collect();
+    if levels.is_empty() {
+        levels.push(AreaLevel::District);
+    }
+    let mut alerts = Vec::new();
+    for level in levels {
+        let query = CountQuery {
+            by: vec![Dimension::Area, Dimension::Category],
+            area_level: level,
+            from: Some(week.plus_weeks(-7)),
+            to: Some(week),
+            ..CountQuery::default()
+        };
+        for s in series_of(state, principal, &query).await? {
+            let Some(last) = s.points.last() else {
+                continue;
+            };
+            let Some(alarm) = last.alarm else { continue };
+            alerts.push(AlertView {
+                area: s.key.get("area").cloned().unwrap_or_default(),
+                area_level: level.as_str().to_owned(),
+                category: s.key.get("category").cloned().unwrap_or_default(),
+                alarm,
+                ears: last.ears,
+                count: last.count,
+                recent: s.points.clone(),
+            });
+        }
+    }
+    alerts.sort_by(|a, b| {
+        b.ears
+            .c3
+            .unwrap_or(f64::NEG_INFINITY)
+            .total_cmp(&a.ears.c3.unwrap_or(f64::NEG_INFINITY))
+            .then_with(|| a.area.cmp(&b.area))
+            .then_with(|| a.category.cmp(&b.category))
+    });
+    Ok(AlertReport {
+        week: week.to_string(),
+        disclosure: Disclosure::of(state.settings.min_count()),
+        alerts,
+    })
+}
+
+fn level_at(depth: usize) -> Option<AreaLevel> {
+    match depth {
+        1 => Some(AreaLevel::Region),
+        2 => Some(AreaLevel::Municipality),
+        3 => Some(AreaLevel::District),
+        _ => None,
+    }
+}

@@ -51,7 +51,7 @@ impl Application {
         settings.intake.validate()?;
         let (current_key, previous_key) = settings.auth.jwt_keys()?;
         let jwt = JwtKeys::load(current_key, previous_key, &settings.data_dir)?;
-        let metrics = Metrics::new()?;
+        let metrics = std::sync::Arc::new(Metrics::new()?);
         let committer = crate::db::group_commit::GroupCommitter::start(
             pool.clone(),
             crate::services::intake::quota(&settings.intake),
@@ -67,7 +67,7 @@ impl Application {
             )),
             vocabulary: Default::default(),
             jwt,
-            metrics,
+            metrics: std::sync::Arc::clone(&metrics),
             settings: settings.clone(),
         });
 
@@ -77,6 +77,7 @@ impl Application {
                 .openapi(ApiDoc::openapi())
                 .app_data(state.clone())
                 .app_data(route_table.clone())
+                .app_data(web::Data::from(std::sync::Arc::clone(&metrics)))
                 .configure(|cfg| {
                     extractor_config(&http, cfg);
                     routes::configure(cfg);

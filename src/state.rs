@@ -27,6 +27,6 @@ pub struct AppState {
     /// Stores single signals in shared statements; see `db::group_commit`.
     pub committer: GroupCommitter,
     pub jwt: JwtKeys,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     pub settings: Settings,
 }

@@ -179,7 +179,7 @@ pub async fn observe_request(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
     let request_id = req.extensions().get::<RequestId>().map(ToString::to_string);
-    let metrics = req.app_data::<web::Data<crate::state::AppState>>().cloned();
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let method = req.method().to_string();
 
     let mut response = next.call(req).await?;
@@ -191,10 +191,8 @@ pub async fn observe_request(
         .match_pattern()
         .unwrap_or_else(|| "unmatched".into());
     let elapsed = started.elapsed();
-    if let Some(state) = metrics {
-        state
-            .metrics
-            .observe(&method, &route, status, elapsed.as_secs_f64());
+    if let Some(metrics) = metrics {
+        metrics.observe(&method, &route, status, elapsed.as_secs_f64());
     }
     if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
         response.headers_mut().insert(REQUEST_ID_HEADER, id);

@@ -11,7 +11,7 @@ use crate::domain::intervention::InterventionInput;
 use crate::error::{ApiError, Problem};
 use crate::http::caller::Authorized;
 use crate::http::json::Json;
-use crate::http::pagination::{page_limit, parse_cursor};
+use crate::http::pagination::{page, page_limit, parse_cursor};
 use crate::services::interventions::{self, EffectReport, InterventionView};
 use crate::state::AppState;
 
@@ -75,7 +75,8 @@ pub async fn list(
 ) -> Result<web::Json<InterventionPage>, ApiError> {
     let limit = page_limit(params.limit)?;
     let after = params.cursor.as_deref().map(parse_cursor).transpose()?;
-    let (items, next_cursor) = interventions::list(&state, &reader, after, limit).await?;
+    let rows = interventions::list(&state, &reader, after, limit + 1).await?;
+    let (items, next_cursor) = page(rows, limit, |view| (view.created_at, view.id));
     Ok(web::Json(InterventionPage { items, next_cursor }))
 }
 

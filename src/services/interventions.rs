@@ -15,7 +15,6 @@ use crate::domain::intervention::InterventionInput;
 use crate::domain::trend::CountQuery;
 use crate::domain::week::IsoWeek;
 use crate::error::ApiError;
-use crate::http::pagination::page;
 use crate::indicators::its::{self, EffectOutcome};
 use crate::services::audit::{Audit, Outcome};
 use crate::services::trends::{Disclosure, series_of, this_week};
@@ -85,23 +84,20 @@ pub async fn create(
     Ok(InterventionView::from(stored))
 }
 
-/// A page of the interventions in `reader`'s area, newest first, after the cursor.
+/// Up to `limit` interventions in `reader`'s area, newest first, after the cursor
+/// `(created_at, id)`.
 pub async fn list(
     state: &AppState,
     reader: &Principal,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
-) -> Result<(Vec<InterventionView>, Option<String>), ApiError> {
+) -> Result<Vec<InterventionView>, ApiError> {
     let path = reader.area.path.clone();
     let rows = db::run(&state.pool, move |conn| {
-        queries::interventions::list(conn, &path, after, limit + 1)
+        queries::interventions::list(conn, &path, after, limit)
     })
     .await?;
-    let (rows, next_cursor) = page(rows, limit, |row| (row.created_at, row.id));
-    Ok((
-        rows.into_iter().map(InterventionView::from).collect(),
-        next_cursor,
-    ))
+    Ok(rows.into_iter().map(InterventionView::from).collect())
 }
 
 /// An estimate with its standard error and 95 % t-interval.

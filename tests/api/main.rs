@@ -4,6 +4,7 @@
 //! migrated template. See `helpers` for how the database server is chosen.
 
 mod access;
+mod architecture;
 mod auth;
 mod docs;
 mod health;

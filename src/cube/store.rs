@@ -186,7 +186,12 @@ impl CubeReader {
                         cells.insert((block.week, block.area_id), decoded);
                     }
                     Err(error) => {
-                        tracing::warn!(%error, week = %block.week, block.area_id, "reading the cells of an unreadable cube block");
+                        tracing::warn!(
+                            %error,
+                            week = %block.week,
+                            block.area_id,
+                            "reading the cells of an unreadable cube block"
+                        );
                     }
                 }
             }

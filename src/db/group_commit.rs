@@ -153,7 +153,11 @@ fn commit(pool: &DbPool, quota: Quota, group: Vec<Pending>) {
         }
         Err(err) if group.len() > 1 && certainly_rolled_back(&err) => {
             drop(conn);
-            tracing::warn!(error = %err, size = group.len(), "group insert refused; storing one by one");
+            tracing::warn!(
+                error = %err,
+                size = group.len(),
+                "group insert refused; storing one by one"
+            );
             for pending in group {
                 commit(pool, quota, vec![pending]);
             }

@@ -304,10 +304,14 @@ impl<P: RequiredPermission + 'static> FromRequest for Authorized<P> {
                 _permission: PhantomData,
             }));
         }
-        let audit = Audit::new("permission.denied", Outcome::Denied, &request_meta(req)).by(&principal).details(
-            serde_json::json!({"permission": P::PERMISSION.as_str(), "method": req.method().as_str(),
-                               "route": req.match_pattern().unwrap_or_default()}),
-        );
+        let details = serde_json::json!({
+            "permission": P::PERMISSION.as_str(),
+            "method": req.method().as_str(),
+            "route": req.match_pattern().unwrap_or_default(),
+        });
+        let audit = Audit::new("permission.denied", Outcome::Denied, &request_meta(req))
+            .by(&principal)
+            .details(details);
         // `identify_caller` records it before the response leaves (extractors must not wait).
         req.extensions_mut().insert(PendingDenial(audit));
         std::future::ready(Err(ApiError::Forbidden(format!(

@@ -132,25 +132,53 @@ pub async fn create(
     let audit = Audit::new("api_token.create", Outcome::Success, &meta).by(&caller);
     let token = db::run(&state.pool, move |conn| {
         conn.transaction(|conn| {
-            let (owner, _) = queries::users::in_scope(conn, owner_id, &scope)?
-                .ok_or_else(|| ApiError::invalid("user_id", "unknown_user", "no such user in your area"))?;
+            let (owner, _) =
+                queries::users::in_scope(conn, owner_id, &scope)?.ok_or_else(|| {
+                    ApiError::invalid("user_id", "unknown_user", "no such user in your area")
+                })?;
             if owner.disabled {
-                return Err(ApiError::invalid("user_id", "disabled", "this user is disabled"));
+                return Err(ApiError::invalid(
+                    "user_id",
+                    "disabled",
+                    "this user is disabled",
+                ));
             }
-            let role: Role = owner.role.parse().map_err(|e: String| ApiError::internal(anyhow::anyhow!(e)))?;
+            let role: Role = owner
+                .role
+                .parse()
+                .map_err(|e: String| ApiError::internal(anyhow::anyhow!(e)))?;
             let allowed = Permission::granted_to(role);
             if let Some(extra) = request.permissions.iter().find(|p| !allowed.contains(p)) {
-                return Err(ApiError::invalid("permissions", "not_held", format!("the owner's role ({role}) does not hold `{extra}`")));
+                let message = format!("the owner's role ({role}) does not hold `{extra}`");
+                return Err(ApiError::invalid("permissions", "not_held", message));
             }
-            let mut permissions: Vec<String> = request.permissions.iter().map(|p| p.as_str().to_string()).collect();
+            let mut permissions: Vec<String> = request
+                .permissions
+                .iter()
+                .map(|p| p.as_str().to_string())
+                .collect();
             permissions.sort();
             permissions.dedup();
             let token = queries::api_tokens::insert(
                 conn,
-                &NewApiToken { user_id: owner.id, name: &request.name, token_hash: &digest, permissions, created_by: caller_id, expires_at },
+                &NewApiToken {
+                    user_id: owner.id,
+                    name: &request.name,
+                    token_hash: &digest,
+                    permissions,
+                    created_by: caller_id,
+                    expires_at,
+                },
             )?;
-            let details = serde_json::json!({"owner": owner.id, "permissions": &request.permissions, "expires_at": token.expires_at});
-            queries::audit::record(conn, audit.target("api_token", token.id).details(details).row())?;
+            let details = serde_json::json!({
+                "owner": owner.id,
+                "permissions": &request.permissions,
+                "expires_at": token.expires_at,
+            });
+            queries::audit::record(
+                conn,
+                audit.target("api_token", token.id).details(details).row(),
+            )?;
             Ok(token)
         })
     })

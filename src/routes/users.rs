@@ -370,19 +370,26 @@ pub async fn update(
         .by(&admin)
         .target("user", id);
     let (user, area) = db::run(&state.pool, move |conn| {
-                conn.transaction(|conn| {
+        conn.transaction(|conn| {
             // Serialises admin changes, so two admins cannot disable each other at once
             // and leave an area with none.
             queries::users::lock_admin_changes(conn)?;
-            let (current, current_area) = queries::users::in_scope(conn, id, &scope)?.ok_or(ApiError::NotFound)?;
+            let (current, current_area) =
+                queries::users::in_scope(conn, id, &scope)?.ok_or(ApiError::NotFound)?;
             let area = match &change.area {
                 Some(code) => area_in_scope(conn, &scope, "area", code)?,
                 None => current_area.clone(),
             };
-            let role = change.role.map_or(current.role.clone(), |r| r.as_str().to_string());
+            let role = change
+                .role
+                .map_or(current.role.clone(), |r| r.as_str().to_string());
             let disabled = change.disabled.unwrap_or(current.disabled);
-            let loses_admin = current.role == "admin" && !current.disabled && (role != "admin" || disabled || area.id != current.area_id);
-            if loses_admin && queries::users::other_admins_covering(conn, id, &current_area.path)? == 0 {
+            let loses_admin = current.role == "admin"
+                && !current.disabled
+                && (role != "admin" || disabled || area.id != current.area_id);
+            if loses_admin
+                && queries::users::other_admins_covering(conn, id, &current_area.path)? == 0
+            {
                 return Err(ApiError::Conflict(format!(
                     "this is the last active admin of `{}`; appoint another admin first",
                     current_area.code
@@ -392,12 +399,15 @@ pub async fn update(
             if let Some(hash) = &new_hash {
                 updated = queries::users::set_password(conn, id, hash)?;
             }
-                        if (disabled && !current.disabled) || new_hash.is_some() {
+            if (disabled && !current.disabled) || new_hash.is_some() {
                 crate::services::sessions::end_credentials(conn, id)?;
             }
             let details = serde_json::json!({
-                "role": change.role.map(|r| r.as_str()), "area": change.area.as_ref().map(|_| &area.code),
-                "disabled": change.disabled, "password_reset": new_hash.is_some()});
+                "role": change.role.map(|r| r.as_str()),
+                "area": change.area.as_ref().map(|_| &area.code),
+                "disabled": change.disabled,
+                "password_reset": new_hash.is_some(),
+            });
             queries::audit::record(conn, audit.details(details).row())?;
             Ok((updated, area))
         })

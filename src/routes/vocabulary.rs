@@ -307,7 +307,8 @@ async fn update_term(
     code: String,
     change: UpdateCategory,
 ) -> Result<web::Json<TermView>, ApiError> {
-    let details = serde_json::json!({"relabelled": change.label_sv.is_some() || change.label_en.is_some(), "active": change.active});
+    let relabelled = change.label_sv.is_some() || change.label_en.is_some();
+    let details = serde_json::json!({"relabelled": relabelled, "active": change.active});
     let audit = Audit::new("vocabulary.update", Outcome::Success, &meta)
         .by(admin)
         .target(kind.table(), &code)

@@ -276,7 +276,11 @@ pub async fn change_password(
             let updated = users::set_password(conn, user_id, &hash)?;
             let (sessions_ended, tokens_revoked) = end_credentials(conn, user_id)?;
             throttle::clear(conn, &account_key)?;
-            audit::record(conn, row.details(serde_json::json!({"sessions_ended": sessions_ended, "api_tokens_revoked": tokens_revoked})).row())?;
+            let details = serde_json::json!({
+                "sessions_ended": sessions_ended,
+                "api_tokens_revoked": tokens_revoked,
+            });
+            audit::record(conn, row.details(details).row())?;
             Ok(updated)
         })
     })

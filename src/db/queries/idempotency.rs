@@ -55,6 +55,22 @@ pub fn claim(
     ))
 }
 
+/// Claims `(user, key)` unless it is taken.
+const CLAIM_NEW: &str =
+    "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4)
+    ON CONFLICT (user_id, key) DO NOTHING";
+
+/// The claim already made, locked until this transaction ends.
+const LOCK_EXISTING: &str = "SELECT request_hash, status, response, created_at
+   FROM idempotency_keys
+  WHERE user_id = $1 AND key = $2
+    FOR UPDATE";
+
+/// Takes over an expired claim for a new request.
+const RECLAIM_EXPIRED: &str = "UPDATE idempotency_keys
+    SET request_hash = $3, status = NULL, response = NULL, created_at = $4
+  WHERE user_id = $1 AND key = $2";
+
 fn try_claim(
     conn: &mut PgConnection,
     user: Uuid,
@@ -62,38 +78,30 @@ fn try_claim(
     request_hash: &[u8],
     now: DateTime<Utc>,
 ) -> Result<Option<Claim>, ApiError> {
-    let inserted = diesel::sql_query(
-        "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (user_id, key) DO NOTHING",
-    )
-    .bind::<SqlUuid, _>(user)
-    .bind::<Text, _>(key)
-    .bind::<Bytea, _>(request_hash)
-    .bind::<Timestamptz, _>(now)
-    .execute(conn)?;
-    if inserted == 1 {
-        return Ok(Some(Claim::New));
-    }
-    let existing: Option<Existing> = diesel::sql_query(
-        "SELECT request_hash, status, response, created_at FROM idempotency_keys WHERE user_id = $1 AND key = $2 FOR UPDATE",
-    )
-    .bind::<SqlUuid, _>(user)
-        .bind::<Text, _>(key)
-    .get_result(conn)
-    .optional()?;
-    let Some(existing) = existing else {
-        return Ok(None);
-    };
-    if existing.created_at < now - chrono::Duration::hours(LIFETIME_HOURS) {
-        diesel::sql_query(
-            "UPDATE idempotency_keys SET request_hash = $3, status = NULL, response = NULL, created_at = $4
-              WHERE user_id = $1 AND key = $2",
-        )
+    let inserted = diesel::sql_query(CLAIM_NEW)
         .bind::<SqlUuid, _>(user)
         .bind::<Text, _>(key)
         .bind::<Bytea, _>(request_hash)
         .bind::<Timestamptz, _>(now)
-                .execute(conn)?;
+        .execute(conn)?;
+    if inserted == 1 {
+        return Ok(Some(Claim::New));
+    }
+    let existing: Option<Existing> = diesel::sql_query(LOCK_EXISTING)
+        .bind::<SqlUuid, _>(user)
+        .bind::<Text, _>(key)
+        .get_result(conn)
+        .optional()?;
+    let Some(existing) = existing else {
+        return Ok(None);
+    };
+    if existing.created_at < now - chrono::Duration::hours(LIFETIME_HOURS) {
+        diesel::sql_query(RECLAIM_EXPIRED)
+            .bind::<SqlUuid, _>(user)
+            .bind::<Text, _>(key)
+            .bind::<Bytea, _>(request_hash)
+            .bind::<Timestamptz, _>(now)
+            .execute(conn)?;
         return Ok(Some(Claim::New));
     }
     match (

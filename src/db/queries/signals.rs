@@ -212,6 +212,27 @@ pub enum Retraction {
 
 /// Deletes one of the submitter's own signals whose week is `oldest` or later, and takes
 /// it out of its cell, in one transaction.
+/// One of the submitter's signals, locked until the retraction ends.
+const LOCK_OWN_SIGNAL: &str =
+    "SELECT week FROM signals WHERE id = $1 AND submitted_by = $2 FOR UPDATE";
+
+/// Deletes a signal and takes it out of its cells in all three tables, in one statement.
+const RETRACT: &str = "WITH gone AS (DELETE FROM signals WHERE id = $1 RETURNING *),
+     cell AS (
+         UPDATE signal_cells c SET n = c.n - 1, key_sum = c.key_sum - gone.record_key
+           FROM gone
+          WHERE (c.week, c.area_id, c.age_band_id, c.category_id, c.arena_id, c.gender, c.source)
+              = (gone.week, gone.area_id, gone.age_band_id, gone.category_id, gone.arena_id, gone.gender, gone.source)),
+     by_area AS (
+         UPDATE signal_cells_by_area c SET n = c.n - 1, key_sum = c.key_sum - gone.record_key
+           FROM gone
+          WHERE (c.week, c.area_id, c.category_id, c.age_band_id)
+              = (gone.week, gone.area_id, gone.category_id, gone.age_band_id))
+     UPDATE signal_cells_by_week_area c
+        SET n = c.n - 1, key_sum = c.key_sum - gone.record_key, revision = nextval('cell_revisions')
+       FROM gone
+      WHERE (c.week, c.area_id) = (gone.week, gone.area_id)";
+
 pub fn retract(
     conn: &mut PgConnection,
     id: Uuid,
@@ -224,7 +245,7 @@ pub fn retract(
         week: NaiveDate,
     }
     conn.transaction(|conn| {
-        let found: Option<Found> = diesel::sql_query("SELECT week FROM signals WHERE id = $1 AND submitted_by = $2 FOR UPDATE")
+        let found: Option<Found> = diesel::sql_query(LOCK_OWN_SIGNAL)
             .bind::<SqlUuid, _>(id)
             .bind::<SqlUuid, _>(submitter)
             .get_result(conn)
@@ -233,25 +254,9 @@ pub fn retract(
             None => Ok(Retraction::NotFound),
             Some(found) if found.week < oldest => Ok(Retraction::OutsideWindow),
             Some(_) => {
-                diesel::sql_query(
-                    "WITH gone AS (DELETE FROM signals WHERE id = $1 RETURNING *),
-                     cell AS (
-                         UPDATE signal_cells c SET n = c.n - 1, key_sum = c.key_sum - gone.record_key
-                           FROM gone
-                          WHERE (c.week, c.area_id, c.age_band_id, c.category_id, c.arena_id, c.gender, c.source)
-                              = (gone.week, gone.area_id, gone.age_band_id, gone.category_id, gone.arena_id, gone.gender, gone.source)),
-                     by_area AS (
-                         UPDATE signal_cells_by_area c SET n = c.n - 1, key_sum = c.key_sum - gone.record_key
-                           FROM gone
-                          WHERE (c.week, c.area_id, c.category_id, c.age_band_id)
-                              = (gone.week, gone.area_id, gone.category_id, gone.age_band_id))
-                     UPDATE signal_cells_by_week_area c
-                        SET n = c.n - 1, key_sum = c.key_sum - gone.record_key, revision = nextval('cell_revisions')
-                       FROM gone
-                      WHERE (c.week, c.area_id) = (gone.week, gone.area_id)",
-                )
-                .bind::<SqlUuid, _>(id)
-                .execute(conn)?;
+                diesel::sql_query(RETRACT)
+                    .bind::<SqlUuid, _>(id)
+                    .execute(conn)?;
                 Ok(Retraction::Retracted)
             }
         }

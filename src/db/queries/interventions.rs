@@ -39,24 +39,25 @@ const SELECT: &str = "SELECT i.id, i.name, a.code AS area,
         i.level, i.start_week, i.end_week, i.created_at
    FROM interventions i JOIN areas a ON a.id = i.area_id";
 
+/// Stores one checked intervention.
+const INSERT: &str = "INSERT INTO interventions (id, name, area_id, category_ids, age_band_ids, level, start_week, end_week, created_by)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
 pub fn insert(
     conn: &mut PgConnection,
     new: &NewIntervention,
 ) -> Result<StoredIntervention, ApiError> {
-    diesel::sql_query(
-        "INSERT INTO interventions (id, name, area_id, category_ids, age_band_ids, level, start_week, end_week, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind::<SqlUuid, _>(new.id)
-    .bind::<Text, _>(&new.name)
-    .bind::<Int4, _>(new.area_id)
-    .bind::<Array<Int2>, _>(&new.category_ids)
-    .bind::<Array<Int2>, _>(&new.age_band_ids)
-    .bind::<Text, _>(new.level.as_str())
-    .bind::<Date, _>(new.start_week)
-    .bind::<Nullable<Date>, _>(new.end_week)
-    .bind::<SqlUuid, _>(new.created_by)
-    .execute(conn)?;
+    diesel::sql_query(INSERT)
+        .bind::<SqlUuid, _>(new.id)
+        .bind::<Text, _>(&new.name)
+        .bind::<Int4, _>(new.area_id)
+        .bind::<Array<Int2>, _>(&new.category_ids)
+        .bind::<Array<Int2>, _>(&new.age_band_ids)
+        .bind::<Text, _>(new.level.as_str())
+        .bind::<Date, _>(new.start_week)
+        .bind::<Nullable<Date>, _>(new.end_week)
+        .bind::<SqlUuid, _>(new.created_by)
+        .execute(conn)?;
     Ok(diesel::sql_query(format!("{SELECT} WHERE i.id = $1"))
         .bind::<SqlUuid, _>(new.id)
         .get_result(conn)?)

@@ -7,26 +7,27 @@ use uuid::Uuid;
 use crate::domain::population::{Population, PopulationRow};
 use crate::error::ApiError;
 
+/// Upserts every row of one upload, in key order.
+const REPLACE: &str = "INSERT INTO population (area_id, age_band_id, year, persons, updated_by)
+     SELECT area_id, age_band_id, year, persons, $5
+       FROM unnest($1::int4[], $2::int2[], $3::int2[], $4::int4[]) AS r (area_id, age_band_id, year, persons)
+      ORDER BY area_id, age_band_id, year
+     ON CONFLICT (area_id, age_band_id, year)
+     DO UPDATE SET persons = EXCLUDED.persons, updated_by = EXCLUDED.updated_by, updated_at = now()";
+
 /// Inserts or replaces `rows`, in one statement.
 pub fn replace(
     conn: &mut PgConnection,
     rows: &[PopulationRow],
     by: Uuid,
 ) -> Result<usize, ApiError> {
-    Ok(diesel::sql_query(
-        "INSERT INTO population (area_id, age_band_id, year, persons, updated_by)
-         SELECT area_id, age_band_id, year, persons, $5
-           FROM unnest($1::int4[], $2::int2[], $3::int2[], $4::int4[]) AS r (area_id, age_band_id, year, persons)
-          ORDER BY area_id, age_band_id, year
-         ON CONFLICT (area_id, age_band_id, year)
-         DO UPDATE SET persons = EXCLUDED.persons, updated_by = EXCLUDED.updated_by, updated_at = now()",
-    )
-    .bind::<Array<Int4>, _>(rows.iter().map(|r| r.area_id).collect::<Vec<_>>())
-    .bind::<Array<Int2>, _>(rows.iter().map(|r| r.age_band_id).collect::<Vec<_>>())
-    .bind::<Array<Int2>, _>(rows.iter().map(|r| r.year).collect::<Vec<_>>())
-    .bind::<Array<Int4>, _>(rows.iter().map(|r| r.persons).collect::<Vec<_>>())
-    .bind::<SqlUuid, _>(by)
-    .execute(conn)?)
+    Ok(diesel::sql_query(REPLACE)
+        .bind::<Array<Int4>, _>(rows.iter().map(|r| r.area_id).collect::<Vec<_>>())
+        .bind::<Array<Int2>, _>(rows.iter().map(|r| r.age_band_id).collect::<Vec<_>>())
+        .bind::<Array<Int2>, _>(rows.iter().map(|r| r.year).collect::<Vec<_>>())
+        .bind::<Array<Int4>, _>(rows.iter().map(|r| r.persons).collect::<Vec<_>>())
+        .bind::<SqlUuid, _>(by)
+        .execute(conn)?)
 }
 
 #[derive(QueryableByName)]
@@ -75,19 +76,20 @@ pub struct ListedRow {
     pub persons: i32,
 }
 
+/// Stored rows with their codes, for a subtree and optionally one year.
+const LIST: &str = "SELECT a.code AS area, b.code AS age_band, p.year::int4 AS year, p.persons
+       FROM population p JOIN areas a ON a.id = p.area_id JOIN age_bands b ON b.id = p.age_band_id
+      WHERE starts_with(a.path, $1) AND ($2::int4 IS NULL OR p.year = $2)
+      ORDER BY a.code, b.id, p.year";
+
 /// Every row for districts inside `scope_path`, optionally of one year.
 pub fn list(
     conn: &mut PgConnection,
     scope_path: &str,
     year: Option<i32>,
 ) -> Result<Vec<ListedRow>, ApiError> {
-    Ok(diesel::sql_query(
-        "SELECT a.code AS area, b.code AS age_band, p.year::int4 AS year, p.persons
-           FROM population p JOIN areas a ON a.id = p.area_id JOIN age_bands b ON b.id = p.age_band_id
-          WHERE starts_with(a.path, $1) AND ($2::int4 IS NULL OR p.year = $2)
-          ORDER BY a.code, b.id, p.year",
-    )
-    .bind::<Text, _>(scope_path)
-    .bind::<diesel::sql_types::Nullable<Integer>, _>(year)
-    .load(conn)?)
+    Ok(diesel::sql_query(LIST)
+        .bind::<Text, _>(scope_path)
+        .bind::<diesel::sql_types::Nullable<Integer>, _>(year)
+        .load(conn)?)
 }

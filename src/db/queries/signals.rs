@@ -68,6 +68,59 @@ pub enum Admit {
     EachInTurn,
 }
 
+/// Stores a group of signals, their cells in all three tables and their quota, in one statement.
+const INSERT_GROUP: &str = "WITH input AS (
+         SELECT s.*, row_number() OVER (PARTITION BY s.submitted_by ORDER BY s.position) AS turn
+           FROM unnest($4::uuid[], $5::uuid[], $6::text[], $7::date[], $8::int4[], $9::int2[], $10::int2[], $11::int2[], $12::text[], $13::int4[])
+                WITH ORDINALITY
+                AS s (id, submitted_by, source, week, area_id, age_band_id, category_id, arena_id, gender, record_key, position)
+     ), granted AS (
+         -- The upsert locks the submitter's counter, so statements of one submitter
+         -- are counted one after the other. `previous` keeps the count before this
+         -- statement, so `used - previous` is what this statement was granted.
+         INSERT INTO quota_usage AS q (user_id, window_start, used, previous)
+         SELECT submitted_by, to_timestamp((floor(extract(epoch FROM now()) / $1) * $1)::float8),
+                -- All or none: a group larger than the whole quota gets nothing.
+                CASE WHEN $3 AND count(*) > $2 THEN 0 ELSE least($2, count(*)) END, 0
+           FROM input GROUP BY submitted_by ORDER BY submitted_by
+         ON CONFLICT (user_id, window_start) DO UPDATE
+            SET previous = q.used, used = least($2, q.used + EXCLUDED.used)
+          WHERE NOT $3 OR q.used + EXCLUDED.used <= $2
+         RETURNING user_id, used - previous AS admitted
+     ), ins AS (
+         INSERT INTO signals (id, week, area_id, age_band_id, category_id, arena_id, gender, source, submitted_by, record_key)
+         SELECT id, week, area_id, age_band_id, category_id, arena_id, gender, source, submitted_by, record_key
+           FROM input JOIN granted ON granted.user_id = input.submitted_by
+          WHERE input.turn <= granted.admitted
+         RETURNING id, week, area_id, age_band_id, category_id, arena_id, gender, source, record_key, created_at
+     ), cells AS (
+         INSERT INTO signal_cells (week, area_id, age_band_id, category_id, arena_id, gender, source, n, key_sum)
+         SELECT week, area_id, age_band_id, category_id, arena_id, gender, source, count(*), sum(record_key)
+           FROM ins
+          GROUP BY week, area_id, age_band_id, category_id, arena_id, gender, source
+          ORDER BY week, area_id, age_band_id, category_id, arena_id, gender, source
+         ON CONFLICT (week, area_id, age_band_id, category_id, arena_id, gender, source)
+         DO UPDATE SET n = signal_cells.n + EXCLUDED.n, key_sum = signal_cells.key_sum + EXCLUDED.key_sum
+     ), by_area AS (
+         INSERT INTO signal_cells_by_area (week, area_id, category_id, age_band_id, n, key_sum)
+         SELECT week, area_id, category_id, age_band_id, count(*), sum(record_key)
+           FROM ins
+          GROUP BY week, area_id, category_id, age_band_id
+          ORDER BY week, area_id, category_id, age_band_id
+         ON CONFLICT (week, area_id, category_id, age_band_id)
+         DO UPDATE SET n = signal_cells_by_area.n + EXCLUDED.n, key_sum = signal_cells_by_area.key_sum + EXCLUDED.key_sum
+     ), by_week_area AS (
+         INSERT INTO signal_cells_by_week_area (week, area_id, n, key_sum)
+         SELECT week, area_id, count(*), sum(record_key)
+           FROM ins
+          GROUP BY week, area_id
+          ORDER BY week, area_id
+         ON CONFLICT (week, area_id)
+         DO UPDATE SET n = signal_cells_by_week_area.n + EXCLUDED.n, key_sum = signal_cells_by_week_area.key_sum + EXCLUDED.key_sum,
+                       revision = nextval('cell_revisions')
+     )
+     SELECT id, week, area_id, age_band_id, category_id, arena_id, gender, source, created_at FROM ins";
+
 /// Stores `signals` and updates their quota counters and cells in one statement (one
 /// round trip), so that concurrent submissions grouped together share one commit.
 /// Signals beyond a submitter's quota are left out as `admit` says; the returned rows
@@ -82,73 +135,21 @@ pub fn insert(
     fn column<T>(signals: &[NewSignal], f: impl Fn(&NewSignal) -> T) -> Vec<T> {
         signals.iter().map(f).collect()
     }
-    diesel::sql_query(
-        "WITH input AS (
-             SELECT s.*, row_number() OVER (PARTITION BY s.submitted_by ORDER BY s.position) AS turn
-               FROM unnest($4::uuid[], $5::uuid[], $6::text[], $7::date[], $8::int4[], $9::int2[], $10::int2[], $11::int2[], $12::text[], $13::int4[])
-                    WITH ORDINALITY
-                    AS s (id, submitted_by, source, week, area_id, age_band_id, category_id, arena_id, gender, record_key, position)
-         ), granted AS (
-             -- The upsert locks the submitter's counter, so statements of one submitter
-             -- are counted one after the other. `previous` keeps the count before this
-             -- statement, so `used - previous` is what this statement was granted.
-             INSERT INTO quota_usage AS q (user_id, window_start, used, previous)
-             SELECT submitted_by, to_timestamp((floor(extract(epoch FROM now()) / $1) * $1)::float8),
-                    -- All or none: a group larger than the whole quota gets nothing.
-                    CASE WHEN $3 AND count(*) > $2 THEN 0 ELSE least($2, count(*)) END, 0
-               FROM input GROUP BY submitted_by ORDER BY submitted_by
-             ON CONFLICT (user_id, window_start) DO UPDATE
-                SET previous = q.used, used = least($2, q.used + EXCLUDED.used)
-              WHERE NOT $3 OR q.used + EXCLUDED.used <= $2
-             RETURNING user_id, used - previous AS admitted
-         ), ins AS (
-             INSERT INTO signals (id, week, area_id, age_band_id, category_id, arena_id, gender, source, submitted_by, record_key)
-             SELECT id, week, area_id, age_band_id, category_id, arena_id, gender, source, submitted_by, record_key
-               FROM input JOIN granted ON granted.user_id = input.submitted_by
-              WHERE input.turn <= granted.admitted
-             RETURNING id, week, area_id, age_band_id, category_id, arena_id, gender, source, record_key, created_at
-         ), cells AS (
-             INSERT INTO signal_cells (week, area_id, age_band_id, category_id, arena_id, gender, source, n, key_sum)
-             SELECT week, area_id, age_band_id, category_id, arena_id, gender, source, count(*), sum(record_key)
-               FROM ins
-              GROUP BY week, area_id, age_band_id, category_id, arena_id, gender, source
-              ORDER BY week, area_id, age_band_id, category_id, arena_id, gender, source
-             ON CONFLICT (week, area_id, age_band_id, category_id, arena_id, gender, source)
-             DO UPDATE SET n = signal_cells.n + EXCLUDED.n, key_sum = signal_cells.key_sum + EXCLUDED.key_sum
-         ), by_area AS (
-             INSERT INTO signal_cells_by_area (week, area_id, category_id, age_band_id, n, key_sum)
-             SELECT week, area_id, category_id, age_band_id, count(*), sum(record_key)
-               FROM ins
-              GROUP BY week, area_id, category_id, age_band_id
-              ORDER BY week, area_id, category_id, age_band_id
-             ON CONFLICT (week, area_id, category_id, age_band_id)
-             DO UPDATE SET n = signal_cells_by_area.n + EXCLUDED.n, key_sum = signal_cells_by_area.key_sum + EXCLUDED.key_sum
-         ), by_week_area AS (
-             INSERT INTO signal_cells_by_week_area (week, area_id, n, key_sum)
-             SELECT week, area_id, count(*), sum(record_key)
-               FROM ins
-              GROUP BY week, area_id
-              ORDER BY week, area_id
-             ON CONFLICT (week, area_id)
-             DO UPDATE SET n = signal_cells_by_week_area.n + EXCLUDED.n, key_sum = signal_cells_by_week_area.key_sum + EXCLUDED.key_sum,
-                           revision = nextval('cell_revisions')
-         )
-         SELECT id, week, area_id, age_band_id, category_id, arena_id, gender, source, created_at FROM ins",
-    )
-    .bind::<Integer, _>(i32::try_from(quota.window_secs).unwrap_or(i32::MAX))
-    .bind::<Integer, _>(i32::try_from(quota.limit).unwrap_or(i32::MAX))
-    .bind::<diesel::sql_types::Bool, _>(admit == Admit::AllOrNone)
-    .bind::<Array<SqlUuid>, _>(column(signals, |s| s.id))
-    .bind::<Array<SqlUuid>, _>(column(signals, |s| s.submitted_by))
-    .bind::<Array<Text>, _>(column(signals, |s| s.source.as_str()))
-    .bind::<Array<Date>, _>(column(signals, |s| s.signal.week.monday()))
-    .bind::<Array<Int4>, _>(column(signals, |s| s.signal.area_id))
-    .bind::<Array<Int2>, _>(column(signals, |s| s.signal.age_band_id))
-    .bind::<Array<Int2>, _>(column(signals, |s| s.signal.category_id))
-    .bind::<Array<Int2>, _>(column(signals, |s| s.signal.arena_id))
-    .bind::<Array<Text>, _>(column(signals, |s| Gender::db_value(s.signal.gender)))
-    .bind::<Array<Int4>, _>(column(signals, |s| s.record_key))
-    .load(conn)
+    diesel::sql_query(INSERT_GROUP)
+        .bind::<Integer, _>(i32::try_from(quota.window_secs).unwrap_or(i32::MAX))
+        .bind::<Integer, _>(i32::try_from(quota.limit).unwrap_or(i32::MAX))
+        .bind::<diesel::sql_types::Bool, _>(admit == Admit::AllOrNone)
+        .bind::<Array<SqlUuid>, _>(column(signals, |s| s.id))
+        .bind::<Array<SqlUuid>, _>(column(signals, |s| s.submitted_by))
+        .bind::<Array<Text>, _>(column(signals, |s| s.source.as_str()))
+        .bind::<Array<Date>, _>(column(signals, |s| s.signal.week.monday()))
+        .bind::<Array<Int4>, _>(column(signals, |s| s.signal.area_id))
+        .bind::<Array<Int2>, _>(column(signals, |s| s.signal.age_band_id))
+        .bind::<Array<Int2>, _>(column(signals, |s| s.signal.category_id))
+        .bind::<Array<Int2>, _>(column(signals, |s| s.signal.arena_id))
+        .bind::<Array<Text>, _>(column(signals, |s| Gender::db_value(s.signal.gender)))
+        .bind::<Array<Int4>, _>(column(signals, |s| s.record_key))
+        .load(conn)
 }
 
 impl Quota {

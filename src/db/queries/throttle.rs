@@ -23,6 +23,17 @@ fn interval(duration: Duration) -> PgInterval {
     PgInterval::from_microseconds(i64::try_from(duration.as_micros()).unwrap_or(i64::MAX))
 }
 
+/// Counts an attempt against a key and locks it when too many fall within the window.
+const RESERVE: &str = "INSERT INTO login_throttle AS t (key, attempts) VALUES ($1, ARRAY[$2])
+     ON CONFLICT (key) DO UPDATE SET
+       attempts = CASE WHEN t.locked_until > $2 THEN t.attempts
+                       ELSE array_append(ARRAY(SELECT a FROM unnest(t.attempts) a WHERE a > $2 - $3 ORDER BY a), $2) END,
+       locked_until = CASE
+         WHEN t.locked_until > $2 THEN t.locked_until
+         WHEN (SELECT count(*) FROM unnest(t.attempts) a WHERE a > $2 - $3) + 1 > $4 THEN $2 + $3
+         ELSE NULL END
+     RETURNING locked_until";
+
 /// Counts an attempt against `key`. More than `max` attempts within `window` lock the
 /// key for `window`; returns how long the key stays locked, if it is.
 pub fn reserve(
@@ -32,22 +43,12 @@ pub fn reserve(
     window: Duration,
     now: DateTime<Utc>,
 ) -> Result<Option<Duration>, ApiError> {
-    let lock: Lock = diesel::sql_query(
-        "INSERT INTO login_throttle AS t (key, attempts) VALUES ($1, ARRAY[$2])
-         ON CONFLICT (key) DO UPDATE SET
-           attempts = CASE WHEN t.locked_until > $2 THEN t.attempts
-                           ELSE array_append(ARRAY(SELECT a FROM unnest(t.attempts) a WHERE a > $2 - $3 ORDER BY a), $2) END,
-           locked_until = CASE
-             WHEN t.locked_until > $2 THEN t.locked_until
-             WHEN (SELECT count(*) FROM unnest(t.attempts) a WHERE a > $2 - $3) + 1 > $4 THEN $2 + $3
-             ELSE NULL END
-         RETURNING locked_until",
-    )
-    .bind::<Text, _>(key)
-    .bind::<Timestamptz, _>(now)
-    .bind::<Interval, _>(interval(window))
-    .bind::<Integer, _>(max)
-    .get_result(conn)?;
+    let lock: Lock = diesel::sql_query(RESERVE)
+        .bind::<Text, _>(key)
+        .bind::<Timestamptz, _>(now)
+        .bind::<Interval, _>(interval(window))
+        .bind::<Integer, _>(max)
+        .get_result(conn)?;
     Ok(lock
         .locked_until
         .filter(|until| *until > now)

@@ -1,7 +1,8 @@
 //! The one boundary between async request handling and blocking work.
 //!
-//! Diesel queries and argon2 hashing block a thread; running them on actix's blocking
-//! pool keeps the async workers free. The current tracing span travels along so that
+//! Diesel queries and the indicators' arithmetic block a thread; running them on
+//! actix's blocking pool keeps the async workers free (argon2 has threads of its own,
+//! `crate::auth::password`). The current tracing span travels along so that
 //! log lines from the blocking side still carry the request id.
 
 use crate::error::ApiError;

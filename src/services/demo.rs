@@ -234,8 +234,6 @@ pub fn generate(
                         ))
                     })?;
                     let source = *rng.pick(sources_for(arena));
-                    // Record keys come from the CSPRNG like every other signal's (DESIGN §5):
-                    // knowing the seed must not reveal them.
                     let submitted_by = reporters
                         .iter()
                         .find(|(role, _)| *role == source)
@@ -245,8 +243,9 @@ pub fn generate(
                         })?;
                     generated.push(NewSignal {
                         id: Uuid::now_v7(),
-                        // From the seed too, so that the same seed publishes the same
-                        // numbers (real signals draw theirs from the OS).
+                        // Unlike real signals' keys (the OS's CSPRNG), demo keys come from
+                        // the seed, so that the same seed publishes the same numbers. `demo-data`
+                        // refuses a database that already holds signals (unless --force).
                         record_key: i32::try_from(rng.next() >> 33).unwrap_or(0),
                         signal,
                         submitted_by,

@@ -355,6 +355,10 @@ fn spawn_server(
             "-c",
             "unix_socket_permissions=0700",
         ])
+        // Untranslated messages, whatever the cluster's postgresql.conf says (initdb
+        // --locale=C writes 'C' there, but a file can be edited): diesel gives no SQLSTATE
+        // for some errors the service must recognise, so it reads their English text.
+        .args(["-c", "lc_messages=C"])
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err)

@@ -254,6 +254,16 @@ impl From<DomainError> for ApiError {
     }
 }
 
+/// PostgreSQL errors are recognised by SQLSTATE where diesel exposes it, and that is only
+/// through [`DatabaseErrorKind`]: diesel 2.3 maps 23505 to `UniqueViolation`, 40001 to
+/// `SerializationFailure` and 08000/08001/08004/08006 — or any error after which libpq
+/// finds the connection gone, such as 57P01 "terminating connection due to administrator
+/// command" — to `ClosedConnection`. Its `DatabaseErrorInformation` has no SQLSTATE
+/// accessor, so 40P01 (deadlock), 22021 (invalid byte sequence) and a server going away
+/// that libpq did not notice are recognised by their message text. That text is in the
+/// session's `lc_messages`: the private server runs with 'C', the pool sets 'C' for its
+/// sessions where the role may (`db::SessionSetup`), and `serve` warns at start where
+/// neither holds.
 impl From<diesel::result::Error> for ApiError {
     fn from(err: diesel::result::Error) -> Self {
         use diesel::result::Error as E;
@@ -270,6 +280,7 @@ impl From<diesel::result::Error> for ApiError {
                 Self::unavailable("the database could not serialise this transaction")
             }
             // A NUL or an invalid byte slipped past validation: the client's mistake, not ours.
+            // (22021; the server's text, so English only under lc_messages = 'C'.)
             E::DatabaseError(_, ref info) if info.message().contains("invalid byte sequence") => {
                 Self::invalid(
                     "body",
@@ -282,7 +293,8 @@ impl From<diesel::result::Error> for ApiError {
                 Self::unavailable("the database is restarting")
             }
             // Concurrent writes to the same cells locked them in opposite orders; the
-            // statement rolled back and can simply be sent again.
+            // statement rolled back and can simply be sent again. (40P01; the server's
+            // text, so English only under lc_messages = 'C'.)
             E::DatabaseError(_, ref info) if info.message().contains("deadlock detected") => {
                 Self::unavailable("a concurrent write got in the way")
             }
@@ -294,17 +306,23 @@ impl From<diesel::result::Error> for ApiError {
 /// Messages of the server or of libpq meaning the connection or the server is gone,
 /// whatever state the pooled connection was in when it happened.
 fn is_server_going_away(message: &str) -> bool {
-    [
-        "terminating connection",
+    // The server's own texts (57P01–57P03): English because the sessions run with
+    // lc_messages = 'C' (see the `From<diesel::result::Error>` impl above).
+    const SERVER: [&str; 2] = ["terminating connection", "the database system is"];
+    // libpq's texts, written by the client library in this process's locale. A Rust
+    // program never calls setlocale(), so libpq stays in the C locale and English,
+    // whatever the environment's LANG or LC_MESSAGES say.
+    const LIBPQ: [&str; 5] = [
         "server closed the connection",
-        "the database system is",
         "no connection to the server",
         "could not receive data from server",
         "could not send data to server",
         "connection to server",
-    ]
-    .iter()
-    .any(|needle| message.contains(needle))
+    ];
+    SERVER
+        .iter()
+        .chain(&LIBPQ)
+        .any(|needle| message.contains(needle))
 }
 
 impl From<r2d2::Error> for ApiError {

@@ -141,6 +141,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     warn_if_no_admin(&url);
     warn_if_not_durable(&url);
     let pool = db::build_pool(&url, &settings.database);
+    warn_if_messages_not_english(&pool);
     let result = actix_web::rt::System::new().block_on(async move {
                 let app = Application::build(settings.clone(), pool.clone())?;
         actix_web::rt::spawn(lagesbild::services::retention::run_periodically(pool.clone(), settings.intake.clone()));
@@ -228,6 +229,35 @@ fn warn_if_not_durable(url: &str) {
             }
         }
         None => tracing::warn!("could not read the database's durability settings"),
+    }
+}
+
+/// diesel gives no SQLSTATE for a deadlock or a shutting-down server, so they are
+/// recognised by their English text (`lagesbild::error`); the pool switches its sessions
+/// to 'C' where the role may. Where it may not, and the database speaks another
+/// language, say so at start with the one-time fix. Asked of a pooled connection, since
+/// its language is the one that counts.
+fn warn_if_messages_not_english(pool: &db::DbPool) {
+    let locale = pool
+        .get()
+        .ok()
+        .and_then(|mut conn| db::message_locale(&mut conn).ok());
+    match locale {
+        Some(locale) if db::messages_are_english(&locale.lc_messages) => {
+            tracing::debug!(lc_messages = %locale.lc_messages, "the database reports errors in English");
+        }
+        Some(db::MessageLocale {
+            lc_messages,
+            database,
+            role,
+        }) => tracing::warn!(
+            %lc_messages,
+            "the database writes its error messages in lc_messages = '{lc_messages}' and this role may not switch \
+             its sessions to 'C', so some transient database errors (a deadlock, say) may be answered 500 instead of 503; \
+             fix once, as a superuser: ALTER DATABASE {database} SET lc_messages = 'C' \
+             (or, on PostgreSQL 15 and later, GRANT SET ON PARAMETER lc_messages TO {role}), then restart Lägesbild"
+        ),
+        None => tracing::warn!("could not read the database's message language (lc_messages)"),
     }
 }
 

@@ -117,6 +117,64 @@ pub fn durability_settings(conn: &mut PgConnection) -> Result<Vec<(String, Strin
     Ok(rows.into_iter().map(|r| (r.name, r.setting)).collect())
 }
 
+/// The message language of the sessions behind `conn`, and the names an operator needs
+/// to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, diesel::QueryableByName)]
+pub struct MessageLocale {
+    /// The effective `lc_messages` of the session.
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub lc_messages: String,
+    /// The database, quoted as an SQL identifier where it needs to be.
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub database: String,
+    /// The session's role, quoted as an SQL identifier where it needs to be.
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub role: String,
+}
+
+/// Reads the effective message language of the session behind `conn` (a pooled one has
+/// been through [`SessionSetup`]).
+pub fn message_locale(conn: &mut PgConnection) -> Result<MessageLocale, ApiError> {
+    use diesel::RunQueryDsl;
+    Ok(diesel::sql_query(
+        "SELECT current_setting('lc_messages') AS lc_messages,
+                quote_ident(current_database()) AS database, quote_ident(current_user) AS role",
+    )
+    .get_result(conn)?)
+}
+
+/// Whether PostgreSQL writes its messages in English under `lc_messages`: 'C', 'POSIX'
+/// (untranslated) or an English locale. An empty value means "inherited from the server's
+/// environment", which cannot be known from here.
+pub fn messages_are_english(lc_messages: &str) -> bool {
+    let name = lc_messages.trim().to_ascii_lowercase();
+    // `sv_SE.UTF-8`, `de_DE@euro`, `English_United States.1252` (Windows): the language
+    // comes before the first '.' or '@'.
+    let language = name.split(['.', '@']).next().unwrap_or_default();
+    matches!(language, "c" | "posix" | "en")
+        || language.starts_with("en_")
+        || language.starts_with("en-")
+        || language.starts_with("english")
+}
+
+/// Switches the session's server messages to 'C' where the role may, because diesel
+/// gives no SQLSTATE for deadlocks, invalid bytes or a shutting-down server, so
+/// `ApiError`'s database mapping recognises those by their English text.
+/// `lc_messages` is a superuser setting: a superuser may set it, and from PostgreSQL 15
+/// on, a role granted `SET ON PARAMETER lc_messages`. Anyone else keeps the database's
+/// language, and `serve` warns at start. PL/pgSQL analyses an expression only when it
+/// first runs it, so a server before 15 never meets `has_parameter_privilege`.
+const MESSAGES_IN_C: &str = "DO $$
+BEGIN
+  IF current_setting('is_superuser')::bool THEN
+    PERFORM set_config('lc_messages', 'C', false);
+  ELSIF current_setting('server_version_num')::int >= 150000 THEN
+    IF has_parameter_privilege('lc_messages', 'SET') THEN
+      PERFORM set_config('lc_messages', 'C', false);
+    END IF;
+  END IF;
+END $$";
+
 #[derive(Debug)]
 struct SessionSetup {
     statement_timeout: Duration,
@@ -135,7 +193,14 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSetup {
             self.statement_timeout.as_millis()
         );
         conn.batch_execute(&sql)
-            .map_err(diesel::r2d2::Error::QueryError)
+            .map_err(diesel::r2d2::Error::QueryError)?;
+        // Best effort, apart from the settings above: a server that refuses it (no
+        // PL/pgSQL, say) keeps its message language, which `serve` warns about; the
+        // connection is still good.
+        if let Err(error) = conn.batch_execute(MESSAGES_IN_C) {
+            tracing::debug!(%error, "could not set lc_messages = 'C' for a session");
+        }
+        Ok(())
     }
 }
 
@@ -165,6 +230,36 @@ mod tests {
     fn a_durable_server_has_no_gaps() {
         assert!(durability_gaps(&settings(["on", "on", "on"])).is_empty());
         assert!(durability_gaps(&settings(["on", "local", "on"])).is_empty());
+    }
+
+    #[test]
+    fn untranslated_and_english_message_locales_are_english() {
+        for name in [
+            "C",
+            "POSIX",
+            "C.UTF-8",
+            "C.utf8",
+            "en_US.UTF-8",
+            "en_GB.utf8",
+            "en",
+            "English_United States.1252",
+        ] {
+            assert!(messages_are_english(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn other_message_locales_are_not() {
+        for name in [
+            "sv_SE.UTF-8",
+            "sv_SE",
+            "de_DE@euro",
+            "nb_NO.utf8",
+            "Swedish_Sweden.1252",
+            "",
+        ] {
+            assert!(!messages_are_english(name), "{name:?}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod auth;
 mod docs;
 mod health;
 mod helpers;
+mod locale;
 mod migrations;
 mod problems;
 mod signals;

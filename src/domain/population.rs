@@ -73,23 +73,39 @@ pub struct PopulationUpload {
     pub rows: Vec<PopulationInput>,
 }
 
-/// Reads CSV with the header `area,age_band,year,persons` (any column order). Errors
-/// carry the line number (the header is line 1) in `index`.
+/// Reads CSV with the header `area,age_band,year,persons` (any column order), separated
+/// by `,` or, as Swedish Excel saves it, `;` (whichever the header uses), with or without
+/// a UTF-8 BOM, quoted fields and CRLF line ends. Errors carry the line number (the
+/// header is line 1) in `index`.
 pub fn parse_csv(text: &str) -> Result<Vec<(usize, PopulationInput)>, DomainError> {
-    let mut lines = text
-        .trim_start_matches('\u{feff}')
-        .lines()
-        .enumerate()
-        .map(|(i, line)| (i + 1, line.trim_end_matches('\r')))
-        .filter(|(_, line)| !line.trim().is_empty());
-    let Some((_, header)) = lines.next() else {
-        return Err(DomainError::invalid(
-            "body",
-            "empty",
-            "the CSV file is empty",
-        ));
+    let text = text.trim_start_matches('\u{feff}');
+    let empty = || DomainError::invalid("body", "empty", "the CSV file is empty");
+    let header_line = text.lines().find(|line| !line.trim().is_empty());
+    let Some(header_line) = header_line else {
+        return Err(empty());
     };
-    let header: Vec<String> = header.split(',').map(unquote).collect();
+    let separator = if header_line.contains(';') && !header_line.contains(',') {
+        b';'
+    } else {
+        b','
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(separator)
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let mut records = reader.records().filter_map(|record| match record {
+        // Blank lines are no rows.
+        Ok(r) if r.iter().all(str::is_empty) => None,
+        Ok(r) => Some(Ok((line_of(text, r.position()), r))),
+        Err(e) => Some(Err(e)),
+    });
+    let header = match records.next() {
+        Some(Ok((_, header))) => header,
+        Some(Err(error)) => return Err(DomainError::Invalid(vec![unreadable(text, &error)])),
+        None => return Err(empty()),
+    };
     if header.len() > 16 {
         return Err(DomainError::invalid(
             "body",
@@ -115,7 +131,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<(usize, PopulationInput)>, DomainErro
     let columns: Vec<usize> = CSV_COLUMNS.iter().filter_map(|c| position(c)).collect();
     let mut rows = Vec::new();
     let mut errors = Vec::new();
-    for (line, text) in lines {
+    for record in records {
         if rows.len() + errors.len() >= MAX_ROWS {
             return Err(DomainError::invalid(
                 "body",
@@ -123,7 +139,14 @@ pub fn parse_csv(text: &str) -> Result<Vec<(usize, PopulationInput)>, DomainErro
                 format!("at most {MAX_ROWS} rows per upload"),
             ));
         }
-        let fields: Vec<String> = text.split(',').map(unquote).collect();
+        let (line, fields) = match record {
+            Ok(found) => found,
+            Err(error) => {
+                errors.push(unreadable(text, &error));
+                continue;
+            }
+        };
+        // A line written with the other separator reads as one field: named here too.
         if fields.len() != header.len() {
             errors.push(at_line(
                 line,
@@ -131,15 +154,16 @@ pub fn parse_csv(text: &str) -> Result<Vec<(usize, PopulationInput)>, DomainErro
                     "body",
                     "wrong_field_count",
                     format!(
-                        "line {line} has {} fields; the header has {}",
+                        "line {line} has {} fields separated by {:?}; the header has {}",
                         fields.len(),
+                        char::from(separator),
                         header.len()
                     ),
                 ),
             ));
             continue;
         }
-        let field = |i: usize| fields[columns[i]].clone();
+        let field = |i: usize| fields.get(columns[i]).unwrap_or_default().to_owned();
         let number = |i: usize, errors: &mut Vec<FieldError>| match field(i).parse::<i64>() {
             Ok(n) => Some(n),
             Err(_) => {
@@ -180,13 +204,28 @@ pub fn parse_csv(text: &str) -> Result<Vec<(usize, PopulationInput)>, DomainErro
     Ok(rows)
 }
 
-fn unquote(field: &str) -> String {
-    let field = field.trim();
-    field
-        .strip_prefix('"')
-        .and_then(|f| f.strip_suffix('"'))
-        .unwrap_or(field)
-        .to_owned()
+/// The line a record starts on (the header is line 1), counted from its byte offset:
+/// after a CR the reader's own line count lags by one.
+fn line_of(text: &str, position: Option<&csv::Position>) -> usize {
+    let byte = position.map_or(0, |p| usize::try_from(p.byte()).unwrap_or(usize::MAX));
+    let end = byte.saturating_add(1).min(text.len());
+    1 + text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+}
+
+/// A line the reader could not read, named.
+fn unreadable(text: &str, error: &csv::Error) -> FieldError {
+    let line = line_of(text, error.position());
+    at_line(
+        line,
+        FieldError::new(
+            "body",
+            "unreadable",
+            format!("line {line} is not valid CSV"),
+        ),
+    )
 }
 
 fn at_line(line: usize, mut error: FieldError) -> FieldError {
@@ -325,6 +364,30 @@ mod tests {
                 row.persons
             ),
             ("teg", "13-15", 2026, 412)
+        );
+    }
+
+    #[test]
+    fn swedish_excel_files_load_as_they_are() {
+        let text = "\u{feff}area;age_band;year;persons\r\n\"teg\";13-15;2026;412\r\n";
+        let rows = parse_csv(text).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].1.area.as_str(), rows[0].1.persons), ("teg", 412));
+    }
+
+    #[test]
+    fn a_quoted_field_may_hold_the_separator_and_quotes() {
+        let rows = parse_csv("area,age_band,year,persons\n\"te,g\"\"\",13-15,2026,1\n").unwrap();
+        assert_eq!(rows[0].1.area, "te,g\"");
+    }
+
+    #[test]
+    fn a_line_with_the_other_separator_is_named() {
+        assert_eq!(
+            codes(parse_csv(
+                "area;age_band;year;persons\nteg;13-15;2026;412\nteg,16-17,2026,3\n"
+            )),
+            [(Some(3), "body".to_owned(), "wrong_field_count".to_owned())]
         );
     }
 

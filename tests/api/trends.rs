@@ -482,6 +482,31 @@ async fn the_planted_rise_shows_as_a_rising_trend_and_alarms() {
     assert!(any_alert, "the rising district appears among the alerts");
 }
 
+#[actix_web::test]
+async fn population_files_from_swedish_excel_and_scb_load_as_they_are() {
+    let (app, coordinator) = app_with_history().await;
+    // `;`-separated with a BOM and CRLF (Swedish Excel), quoted fields (SCB's downloads).
+    let body = "\u{feff}\"area\";\"age_band\";\"year\";\"persons\"\r\n\
+                \"teg\";\"13-15\";2026;412\r\n\
+                teg;16-17;2026;\"288\"\r\n";
+    let stored = put_csv(&app, &coordinator, body).await;
+    assert_eq!(stored.status(), 200, "{}", stored.text().await.unwrap());
+    let listed: Value = app.get_json("/v1/population", &coordinator).await;
+    let mut rows: Vec<(String, i64)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["age_band"].as_str().unwrap().to_owned(),
+                r["persons"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    rows.sort();
+    assert_eq!(rows, [("13-15".to_owned(), 412), ("16-17".to_owned(), 288)]);
+}
+
 fn population_rows(app: &TestApp) -> i64 {
     count(app, "SELECT count(*) AS n FROM population")
 }
@@ -584,6 +609,19 @@ async fn population_uploads_give_rates_only_where_every_cell_is_covered() {
             Some(3),
         ),
         (&format!("{header}teg,13-15\n"), 422, "body", Some(2)),
+        // Mixed separators: a `;` line in a `,` file, and the other way round.
+        (
+            &format!("{header}teg,13-15,2026,12\nteg;16-17;2026;12\n"),
+            422,
+            "body",
+            Some(3),
+        ),
+        (
+            "area;age_band;year;persons\r\nteg;13-15;2026;12\r\nteg,16-17,2026,12\r\n",
+            422,
+            "body",
+            Some(3),
+        ),
         (header, 422, "body", None),
     ];
     for (body, status, field, line) in cases {

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use crate::db::schema::{api_tokens, areas, audit_events, sessions, users};
+use crate::domain::identity::{AccountKind, Role};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = areas, check_for_backend(diesel::pg::Pg))]
@@ -34,9 +35,11 @@ pub struct NewArea<'a> {
 pub struct User {
     pub id: Uuid,
     pub username: String,
-    pub role: String,
+    #[diesel(deserialize_as = String)]
+    pub role: Role,
     pub area_id: i32,
-    pub kind: String,
+    #[diesel(deserialize_as = String)]
+    pub kind: AccountKind,
     pub password_hash: Option<String>,
     pub disabled: bool,
     pub credentials_version: i32,

@@ -62,6 +62,19 @@ impl FromStr for Role {
     }
 }
 
+/// A stored text that names no role or account kind this build knows.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UnknownValue(String);
+
+/// Roles as stored: the database keeps their codes as text.
+impl TryFrom<String> for Role {
+    type Error = UnknownValue;
+    fn try_from(text: String) -> Result<Self, UnknownValue> {
+        text.parse().map_err(UnknownValue)
+    }
+}
+
 /// Person accounts log in with a password; service accounts only use API tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -76,6 +89,14 @@ impl AccountKind {
             AccountKind::Person => "person",
             AccountKind::Service => "service",
         }
+    }
+}
+
+/// Account kinds as stored, as text.
+impl TryFrom<String> for AccountKind {
+    type Error = UnknownValue;
+    fn try_from(text: String) -> Result<Self, UnknownValue> {
+        text.parse().map_err(UnknownValue)
     }
 }
 

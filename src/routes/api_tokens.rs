@@ -13,7 +13,6 @@ use crate::auth::secrets::{self, API_TOKEN_PREFIX};
 use crate::auth::{Permission, Principal};
 use crate::db::models::{ApiToken, NewApiToken};
 use crate::db::{self, queries};
-use crate::domain::identity::Role;
 use crate::domain::rules::no_control_chars;
 use crate::error::{ApiError, Problem};
 use crate::http::caller::Authenticated;
@@ -143,10 +142,7 @@ pub async fn create(
                     "this user is disabled",
                 ));
             }
-            let role: Role = owner
-                .role
-                .parse()
-                .map_err(|e: String| ApiError::internal(anyhow::anyhow!(e)))?;
+            let role = owner.role;
             let allowed = Permission::granted_to(role);
             if let Some(extra) = request.permissions.iter().find(|p| !allowed.contains(p)) {
                 let message = format!("the owner's role ({role}) does not hold `{extra}`");

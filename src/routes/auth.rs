@@ -157,11 +157,7 @@ pub async fn me(caller: Authenticated) -> Result<web::Json<Me>, ApiError> {
     let p = caller.0;
     Ok(web::Json(Me {
         id: p.user.id,
-        kind: p
-            .user
-            .kind
-            .parse()
-            .map_err(|e: String| ApiError::internal(anyhow::anyhow!(e)))?,
+        kind: p.user.kind,
         username: p.user.username.clone(),
         role: p.role,
         area: p.area.code.clone(),

@@ -35,12 +35,11 @@ pub struct UserView {
 
 impl UserView {
     fn of(user: &User, area: &Area) -> Result<Self, ApiError> {
-        let bad = |e: String| ApiError::internal(anyhow::anyhow!(e));
         Ok(Self {
             id: user.id,
             username: user.username.clone(),
-            role: user.role.parse().map_err(bad)?,
-            kind: user.kind.parse().map_err(bad)?,
+            role: user.role,
+            kind: user.kind,
             area: area.code.clone(),
             disabled: user.disabled,
             created_at: user.created_at,
@@ -353,7 +352,7 @@ pub async fn update(
     }
     let new_hash = match &change.password {
         None => None,
-        Some(_) if target.kind == AccountKind::Service.as_str() => {
+        Some(_) if target.kind == AccountKind::Service => {
             return Err(ApiError::invalid(
                 "password",
                 "not_allowed",
@@ -380,13 +379,11 @@ pub async fn update(
                 Some(code) => area_in_scope(conn, &scope, "area", code)?,
                 None => current_area.clone(),
             };
-            let role = change
-                .role
-                .map_or(current.role.clone(), |r| r.as_str().to_string());
+            let role = change.role.unwrap_or(current.role);
             let disabled = change.disabled.unwrap_or(current.disabled);
-            let loses_admin = current.role == "admin"
+            let loses_admin = current.role == Role::Admin
                 && !current.disabled
-                && (role != "admin" || disabled || area.id != current.area_id);
+                && (role != Role::Admin || disabled || area.id != current.area_id);
             if loses_admin
                 && queries::users::other_admins_covering(conn, id, &current_area.path)? == 0
             {
@@ -395,7 +392,7 @@ pub async fn update(
                     current_area.code
                 )));
             }
-            let mut updated = queries::users::update_access(conn, id, &role, area.id, disabled)?;
+            let mut updated = queries::users::update_access(conn, id, role, area.id, disabled)?;
             if let Some(hash) = &new_hash {
                 updated = queries::users::set_password(conn, id, hash)?;
             }

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::db::models::NewUser;
 use crate::db::queries::signals::{Admit, NewSignal, Quota};
 use crate::db::queries::{areas, signals, users, vocabulary};
-use crate::domain::identity::Role;
+use crate::domain::identity::{AccountKind, Role};
 use crate::domain::signal::{Gender, IntakeRules, SignalInput};
 use crate::domain::week::IsoWeek;
 use crate::error::ApiError;
@@ -288,7 +288,7 @@ fn demo_reporters(conn: &mut PgConnection, area_id: i32) -> Result<Vec<(Role, Uu
                         username: &username,
                         role: role.as_str(),
                         area_id,
-                        kind: "service",
+                        kind: AccountKind::Service.as_str(),
                         password_hash: None,
                     },
                 )?

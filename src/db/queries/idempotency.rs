@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Bytea, Jsonb, Nullable, SmallInt, Text, Timestamptz, Uuid as SqlUuid};
 use uuid::Uuid;
 
+use crate::db::schema::idempotency_keys;
 use crate::error::ApiError;
 
 /// How long a key's answer is kept and replayed.
@@ -22,15 +22,12 @@ pub enum Claim {
     Mismatch,
 }
 
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = idempotency_keys, check_for_backend(diesel::pg::Pg))]
 struct Existing {
-    #[diesel(sql_type = Bytea)]
     request_hash: Vec<u8>,
-    #[diesel(sql_type = Nullable<SmallInt>)]
     status: Option<i16>,
-    #[diesel(sql_type = Nullable<Jsonb>)]
     response: Option<serde_json::Value>,
-    #[diesel(sql_type = Timestamptz)]
     created_at: DateTime<Utc>,
 }
 
@@ -55,22 +52,6 @@ pub fn claim(
     ))
 }
 
-/// Claims `(user, key)` unless it is taken.
-const CLAIM_NEW: &str =
-    "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4)
-    ON CONFLICT (user_id, key) DO NOTHING";
-
-/// The claim already made, locked until this transaction ends.
-const LOCK_EXISTING: &str = "SELECT request_hash, status, response, created_at
-   FROM idempotency_keys
-  WHERE user_id = $1 AND key = $2
-    FOR UPDATE";
-
-/// Takes over an expired claim for a new request.
-const RECLAIM_EXPIRED: &str = "UPDATE idempotency_keys
-    SET request_hash = $3, status = NULL, response = NULL, created_at = $4
-  WHERE user_id = $1 AND key = $2";
-
 fn try_claim(
     conn: &mut PgConnection,
     user: Uuid,
@@ -78,29 +59,37 @@ fn try_claim(
     request_hash: &[u8],
     now: DateTime<Utc>,
 ) -> Result<Option<Claim>, ApiError> {
-    let inserted = diesel::sql_query(CLAIM_NEW)
-        .bind::<SqlUuid, _>(user)
-        .bind::<Text, _>(key)
-        .bind::<Bytea, _>(request_hash)
-        .bind::<Timestamptz, _>(now)
+    let row = idempotency_keys::table.find((user, key));
+    let inserted = diesel::insert_into(idempotency_keys::table)
+        .values((
+            idempotency_keys::user_id.eq(user),
+            idempotency_keys::key.eq(key),
+            idempotency_keys::request_hash.eq(request_hash),
+            idempotency_keys::created_at.eq(now),
+        ))
+        .on_conflict_do_nothing()
         .execute(conn)?;
     if inserted == 1 {
         return Ok(Some(Claim::New));
     }
-    let existing: Option<Existing> = diesel::sql_query(LOCK_EXISTING)
-        .bind::<SqlUuid, _>(user)
-        .bind::<Text, _>(key)
+    // Locked until this transaction ends: a concurrent retry waits for the answer.
+    let existing: Option<Existing> = row
+        .select(Existing::as_select())
+        .for_update()
         .get_result(conn)
         .optional()?;
     let Some(existing) = existing else {
         return Ok(None);
     };
     if existing.created_at < now - chrono::Duration::hours(LIFETIME_HOURS) {
-        diesel::sql_query(RECLAIM_EXPIRED)
-            .bind::<SqlUuid, _>(user)
-            .bind::<Text, _>(key)
-            .bind::<Bytea, _>(request_hash)
-            .bind::<Timestamptz, _>(now)
+        // An expired claim is taken over by the new request.
+        diesel::update(row)
+            .set((
+                idempotency_keys::request_hash.eq(request_hash),
+                idempotency_keys::status.eq(None::<i16>),
+                idempotency_keys::response.eq(None::<serde_json::Value>),
+                idempotency_keys::created_at.eq(now),
+            ))
             .execute(conn)?;
         return Ok(Some(Claim::New));
     }
@@ -125,22 +114,20 @@ pub fn complete(
     status: u16,
     body: &serde_json::Value,
 ) -> Result<(), ApiError> {
-    diesel::sql_query(
-        "UPDATE idempotency_keys SET status = $3, response = $4 WHERE user_id = $1 AND key = $2",
-    )
-    .bind::<SqlUuid, _>(user)
-    .bind::<Text, _>(key)
-    .bind::<SmallInt, _>(i16::try_from(status).unwrap_or(0))
-    .bind::<Jsonb, _>(body)
-    .execute(conn)?;
+    diesel::update(idempotency_keys::table.find((user, key)))
+        .set((
+            idempotency_keys::status.eq(i16::try_from(status).unwrap_or(0)),
+            idempotency_keys::response.eq(body),
+        ))
+        .execute(conn)?;
     Ok(())
 }
 
 /// Forgets keys past their lifetime (part of the periodic purge).
 pub fn purge(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<usize, ApiError> {
+    let expired = now - chrono::Duration::hours(LIFETIME_HOURS);
     Ok(
-        diesel::sql_query("DELETE FROM idempotency_keys WHERE created_at < $1")
-            .bind::<Timestamptz, _>(now - chrono::Duration::hours(LIFETIME_HOURS))
+        diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(expired)))
             .execute(conn)?,
     )
 }

@@ -6,6 +6,7 @@ use uuid::Uuid;
 use crate::db::models::{Area, NewUser, User};
 use crate::db::queries::areas::escape_like;
 use crate::db::schema::{areas, users};
+use crate::domain::identity::Role;
 use crate::error::ApiError;
 
 pub fn by_username(
@@ -68,13 +69,13 @@ pub fn list_in_scope(
 pub fn update_access(
     conn: &mut PgConnection,
     id: Uuid,
-    role: &str,
+    role: Role,
     area_id: i32,
     disabled: bool,
 ) -> Result<User, ApiError> {
     Ok(diesel::update(users::table.find(id))
         .set((
-            users::role.eq(role),
+            users::role.eq(role.as_str()),
             users::area_id.eq(area_id),
             users::disabled.eq(disabled),
         ))
@@ -102,7 +103,7 @@ pub fn other_admins_covering(
 ) -> Result<i64, ApiError> {
     let admins: Vec<String> = users::table
         .inner_join(areas::table)
-        .filter(users::role.eq("admin"))
+        .filter(users::role.eq(Role::Admin.as_str()))
         .filter(users::disabled.eq(false))
         .filter(users::id.ne(except))
         .select(areas::path)
@@ -116,7 +117,7 @@ pub fn other_admins_covering(
 pub fn active_admin_exists(conn: &mut PgConnection) -> Result<bool, ApiError> {
     Ok(diesel::select(diesel::dsl::exists(
         users::table
-            .filter(users::role.eq("admin"))
+            .filter(users::role.eq(Role::Admin.as_str()))
             .filter(users::disabled.eq(false)),
     ))
     .get_result(conn)?)

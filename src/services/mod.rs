@@ -3,6 +3,7 @@
 //! these and maps its answer to a response; pages will call the same functions, so
 //! permissions, scope and disclosure control are one code path.
 
+pub mod api_tokens;
 pub mod audit;
 pub mod demo;
 pub mod exports;
@@ -11,3 +12,4 @@ pub mod interventions;
 pub mod retention;
 pub mod sessions;
 pub mod trends;
+pub mod users;

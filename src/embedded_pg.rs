@@ -108,7 +108,10 @@ impl EmbeddedPostgres {
         }
         let url = socket_url(data_dir, DATABASE);
         PgConnection::establish(&url).ok()?;
-        tracing::info!(dir = %data_dir.display(), "using the private PostgreSQL that is already running");
+        tracing::info!(
+            dir = %data_dir.display(),
+            "using the private PostgreSQL that is already running"
+        );
         Some(Self {
             child: None,
             url,

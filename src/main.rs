@@ -10,8 +10,10 @@ use lagesbild::auth::password::{self, NewPassword};
 use lagesbild::config::{LogSettings, Settings};
 use lagesbild::db::models::{NewAuditEvent, NewUser};
 use lagesbild::db::queries;
-use lagesbild::domain::identity::Username;
+use lagesbild::domain::identity::{AccountKind, Role, Username};
 use lagesbild::embedded_pg::EmbeddedPostgres;
+use lagesbild::error::ApiError;
+use lagesbild::services::retention;
 use lagesbild::{db, openapi, startup::Application, telemetry};
 
 #[derive(Debug, Parser)]
@@ -143,14 +145,18 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     let pool = db::build_pool(&url, &settings.database);
     warn_if_messages_not_english(&pool);
     let result = actix_web::rt::System::new().block_on(async move {
-                let app = Application::build(settings.clone(), pool.clone())?;
-        actix_web::rt::spawn(lagesbild::services::retention::run_periodically(pool.clone(), settings.intake.clone()));
+        let app = Application::build(settings.clone(), pool.clone())?;
+        let intake = settings.intake.clone();
+        actix_web::rt::spawn(retention::run_periodically(pool.clone(), intake));
         actix_web::rt::spawn(lagesbild::cube::store::refresh_periodically(
             pool,
             std::time::Duration::from_secs(u64::from(settings.cube_refresh_secs)),
         ));
-        tracing::info!(address = %settings.http.bind.ip(), port = app.port(), "Lägesbild is listening");
-        app.run_until_stopped().await.context("running the HTTP server")
+        let address = settings.http.bind.ip();
+        tracing::info!(%address, port = app.port(), "Lägesbild is listening");
+        app.run_until_stopped()
+            .await
+            .context("running the HTTP server")
     });
     // The HTTP server has drained; only now stop the private database (if any).
     drop(server);
@@ -180,12 +186,20 @@ fn create_admin(settings: &Settings, username: &str, area: &str) -> anyhow::Resu
     let hash = password::hash(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
     let area = queries::areas::by_code(&mut conn, area)
         .map_err(|e| anyhow::anyhow!("{e}"))?
-        .ok_or_else(|| anyhow::anyhow!("--area: no area with code `{area}` (the seeded ones include `umea` and `sollentuna`)"))?;
+        .ok_or_else(|| {
+            anyhow::anyhow!("--area: no area `{area}` (seeded ones include `umea`, `sollentuna`)")
+        })?;
     let user = conn
         .transaction(|conn| {
             let user = queries::users::insert(
                 conn,
-                &NewUser { username: username.as_str(), role: "admin", area_id: area.id, kind: "person", password_hash: Some(&hash) },
+                &NewUser {
+                    username: username.as_str(),
+                    role: Role::Admin.as_str(),
+                    area_id: area.id,
+                    kind: AccountKind::Person.as_str(),
+                    password_hash: Some(&hash),
+                },
             )?;
             let row = NewAuditEvent {
                 action: "user.create".into(),
@@ -193,14 +207,20 @@ fn create_admin(settings: &Settings, username: &str, area: &str) -> anyhow::Resu
                 target_type: Some("user".into()),
                 target_id: Some(user.id.to_string()),
                 area_path: Some(area.path.clone()),
-                details: serde_json::json!({"role": "admin", "area": area.code, "via": "create-admin"}),
+                details: serde_json::json!({
+                    "role": "admin",
+                    "area": area.code,
+                    "via": "create-admin",
+                }),
                 ..NewAuditEvent::default()
             };
             queries::audit::record(conn, &row)?;
-            Ok::<_, lagesbild::error::ApiError>(user)
+            Ok::<_, ApiError>(user)
         })
         .map_err(|e| match e {
-            lagesbild::error::ApiError::Conflict(_) => anyhow::anyhow!("the username `{}` is taken", username.as_str()),
+            ApiError::Conflict(_) => {
+                anyhow::anyhow!("the username `{}` is taken", username.as_str())
+            }
             other => anyhow::anyhow!("{other}"),
         })?;
     println!(
@@ -224,7 +244,8 @@ fn warn_if_not_durable(url: &str) {
             } else {
                 tracing::warn!(
                     off = ?gaps,
-                    "the database does not flush every commit: a crash of the database server can lose signals already answered 201"
+                    "the database does not flush every commit: a crash of the database \
+                     server can lose signals already answered 201"
                 );
             }
         }
@@ -244,7 +265,8 @@ fn warn_if_messages_not_english(pool: &db::DbPool) {
         .and_then(|mut conn| db::message_locale(&mut conn).ok());
     match locale {
         Some(locale) if db::messages_are_english(&locale.lc_messages) => {
-            tracing::debug!(lc_messages = %locale.lc_messages, "the database reports errors in English");
+            let lc_messages = &locale.lc_messages;
+            tracing::debug!(%lc_messages, "the database reports errors in English");
         }
         Some(db::MessageLocale {
             lc_messages,
@@ -252,10 +274,12 @@ fn warn_if_messages_not_english(pool: &db::DbPool) {
             role,
         }) => tracing::warn!(
             %lc_messages,
-            "the database writes its error messages in lc_messages = '{lc_messages}' and this role may not switch \
-             its sessions to 'C', so some transient database errors (a deadlock, say) may be answered 500 instead of 503; \
-             fix once, as a superuser: ALTER DATABASE {database} SET lc_messages = 'C' \
-             (or, on PostgreSQL 15 and later, GRANT SET ON PARAMETER lc_messages TO {role}), then restart Lägesbild"
+            "the database writes its error messages in lc_messages = '{lc_messages}' and \
+             this role may not switch its sessions to 'C', so some transient database \
+             errors (a deadlock, say) may be answered 500 instead of 503; fix once, as a \
+             superuser: ALTER DATABASE {database} SET lc_messages = 'C' (or, on PostgreSQL \
+             15 and later, GRANT SET ON PARAMETER lc_messages TO {role}), then restart \
+             Lägesbild"
         ),
         None => tracing::warn!("could not read the database's message language (lc_messages)"),
     }
@@ -279,10 +303,11 @@ fn purge(settings: &Settings) -> anyhow::Result<()> {
     let (url, _server) = database(settings)?;
     apply_migrations(&url)?;
     let mut conn = PgConnection::establish(&url).context("connecting to the database")?;
-    let report = lagesbild::services::retention::purge(&mut conn, &settings.intake)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let report =
+        retention::purge(&mut conn, &settings.intake).map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(
-        "deleted {} signals older than {} weeks, {} expired idempotency keys, {} stale login counters",
+        "deleted {} signals older than {} weeks, {} expired idempotency keys, \
+         {} stale login counters",
         report.signals,
         settings.intake.retention_weeks,
         report.idempotency_keys,

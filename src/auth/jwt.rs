@@ -271,8 +271,18 @@ mod tests {
         let keys = JwtKeys::new(KEY, None).unwrap();
         let now = Utc::now().timestamp();
         let forge = |iss: &str, aud: &str, typ: &str| {
-            let claims = serde_json::json!({"iss": iss, "aud": aud, "sub": Uuid::new_v4(), "exp": now + 600,
-                "nbf": now, "iat": now, "jti": Uuid::new_v4(), "typ": typ, "sid": Uuid::new_v4(), "ver": 1});
+            let claims = serde_json::json!({
+                "iss": iss,
+                "aud": aud,
+                "sub": Uuid::new_v4(),
+                "exp": now + 600,
+                "nbf": now,
+                "iat": now,
+                "jti": Uuid::new_v4(),
+                "typ": typ,
+                "sid": Uuid::new_v4(),
+                "ver": 1,
+            });
             let mut header = Header::new(Algorithm::HS256);
             header.kid = Some(keys.current.kid.clone());
             jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(KEY)).unwrap()

@@ -205,7 +205,10 @@ pub async fn refresh(
         Rotation::Rotated { user, session } => issue(state, &user, session.id, successor),
         Rotation::Invalid => Err(INVALID_REFRESH),
         Rotation::Reused { user, session } => {
-            tracing::warn!(%session, "a used refresh token was presented again; the session is revoked");
+            tracing::warn!(
+                %session,
+                "a used refresh token was presented again; the session is revoked"
+            );
             let row =
                 Audit::new("auth.refresh_reuse", Outcome::Denied, &meta).target("session", session);
             db::run(&state.pool, move |conn| {

@@ -62,19 +62,22 @@ pub struct PopulationUpload {
     pub rows: Vec<PopulationInput>,
 }
 
-/// Reads CSV with the header `area,age_band,year,persons` (any column order). Errors
-/// carry the line number (the header is line 1) in `index`.
+/// Reads CSV with the header `area,age_band,year,persons` (any column order; other
+/// columns are ignored), separated by `,` or by `;` (Swedish Excel), whichever the
+/// header line uses. A UTF-8 byte order mark, quoted fields and CRLF line ends are read
+/// as Excel and SCB's statistical database write them; lines whose fields are all empty
+/// are skipped (Excel writes `;;;` for formatted empty rows). Errors carry the line
+/// number (the header is line 1) in `index`.
 pub fn parse_csv(text: &str) -> Result<Vec<(usize, PopulationInput)>, ApiError> {
-    let mut lines = text
-        .trim_start_matches('\u{feff}')
-        .lines()
-        .enumerate()
-        .map(|(i, line)| (i + 1, line.trim_end_matches('\r')))
-        .filter(|(_, line)| !line.trim().is_empty());
-    let Some((_, header)) = lines.next() else {
+    let text = text.trim_start_matches('\u{feff}');
+    let separator = header_separator(text);
+    let other = if separator == b';' { b',' } else { b';' };
+    let mut records = Records::new(text, separator);
+    let mut record = csv::StringRecord::new();
+    let Some((header_line, header_text)) = records.next(&mut record)? else {
         return Err(ApiError::invalid("body", "empty", "the CSV file is empty"));
     };
-    let header: Vec<String> = header.split(',').map(unquote).collect();
+    let header: Vec<String> = record.iter().map(str::to_owned).collect();
     if header.len() > 16 {
         return Err(ApiError::invalid(
             "body",
@@ -95,12 +98,16 @@ pub fn parse_csv(text: &str) -> Result<Vec<(usize, PopulationInput)>, ApiError> 
         })
         .collect();
     if !missing.is_empty() {
+        // `area;age_band,year;persons`: say why the columns were not found.
+        if unquoted(header_text, other) > 0 {
+            return Err(ApiError::Validation(vec![mixed(header_line, separator)]));
+        }
         return Err(ApiError::Validation(missing));
     }
     let columns: Vec<usize> = CSV_COLUMNS.iter().filter_map(|c| position(c)).collect();
     let mut rows = Vec::new();
     let mut errors = Vec::new();
-    for (line, text) in lines {
+    while let Some((line, text)) = records.next(&mut record)? {
         if rows.len() + errors.len() >= MAX_ROWS {
             return Err(ApiError::invalid(
                 "body",
@@ -108,23 +115,27 @@ pub fn parse_csv(text: &str) -> Result<Vec<(usize, PopulationInput)>, ApiError> 
                 format!("at most {MAX_ROWS} rows per upload"),
             ));
         }
-        let fields: Vec<String> = text.split(',').map(unquote).collect();
-        if fields.len() != header.len() {
-            errors.push(at_line(
-                line,
-                FieldError::new(
-                    "body",
-                    "wrong_field_count",
-                    format!(
-                        "line {line} has {} fields; the header has {}",
-                        fields.len(),
-                        header.len()
+        if record.len() != header.len() {
+            // A line split by the other separator is the likelier mistake to name.
+            errors.push(if unquoted(text, other) > 0 {
+                mixed(line, separator)
+            } else {
+                at_line(
+                    line,
+                    FieldError::new(
+                        "body",
+                        "wrong_field_count",
+                        format!(
+                            "line {line} has {} fields; the header has {}",
+                            record.len(),
+                            header.len()
+                        ),
                     ),
-                ),
-            ));
+                )
+            });
             continue;
         }
-        let field = |i: usize| fields[columns[i]].clone();
+        let field = |i: usize| record.get(columns[i]).unwrap_or_default().to_owned();
         let number = |i: usize, errors: &mut Vec<FieldError>| match field(i).parse::<i64>() {
             Ok(n) => Some(n),
             Err(_) => {
@@ -165,13 +176,114 @@ pub fn parse_csv(text: &str) -> Result<Vec<(usize, PopulationInput)>, ApiError> 
     Ok(rows)
 }
 
-fn unquote(field: &str) -> String {
-    let field = field.trim();
-    field
-        .strip_prefix('"')
-        .and_then(|f| f.strip_suffix('"'))
-        .unwrap_or(field)
-        .to_owned()
+/// The separator the header line uses: `;` when it holds more unquoted `;` than `,`,
+/// else `,` (also for a header of one column, which then lacks the others).
+fn header_separator(text: &str) -> u8 {
+    let header = text
+        .lines()
+        .find(|line| {
+            !line
+                .trim_matches(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '"'))
+                .is_empty()
+        })
+        .unwrap_or_default();
+    if unquoted(header, b';') > unquoted(header, b',') {
+        b';'
+    } else {
+        b','
+    }
+}
+
+/// How often `byte` occurs in `text` outside double quotes.
+fn unquoted(text: &str, byte: u8) -> usize {
+    let mut quoted = false;
+    let mut found = 0;
+    for b in text.bytes() {
+        match b {
+            b'"' => quoted = !quoted,
+            b if b == byte && !quoted => found += 1,
+            _ => {}
+        }
+    }
+    found
+}
+
+fn mixed(line: usize, separator: u8) -> FieldError {
+    let (separator, other) = if separator == b';' {
+        (';', ',')
+    } else {
+        (',', ';')
+    };
+    at_line(
+        line,
+        FieldError::new(
+            "body",
+            "mixed_separators",
+            format!(
+                "line {line} is separated by {other:?}, but the header by {separator:?}; \
+                 use one separator throughout"
+            ),
+        ),
+    )
+}
+
+/// The records of a CSV text, read by the `csv` crate, each with the line it starts on
+/// and its own text (to name the line and tell a mixed separator from a ragged line).
+struct Records<'a> {
+    text: &'a str,
+    reader: csv::Reader<&'a [u8]>,
+    /// The line number at byte `counted` of `text`.
+    line: usize,
+    counted: usize,
+}
+
+impl<'a> Records<'a> {
+    fn new(text: &'a str, separator: u8) -> Self {
+        let reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .delimiter(separator)
+            // Field counts are checked line by line, so that every bad line is named.
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .from_reader(text.as_bytes());
+        Self {
+            text,
+            reader,
+            line: 1,
+            counted: 0,
+        }
+    }
+
+    /// The next record with a non-empty field into `record`, with its line and text.
+    fn next(
+        &mut self,
+        record: &mut csv::StringRecord,
+    ) -> Result<Option<(usize, &'a str)>, ApiError> {
+        loop {
+            let start = self.offset();
+            let more = self.reader.read_record(record).map_err(|_| {
+                // The text is a `str`, so this cannot happen; kept as a plain refusal.
+                ApiError::invalid("body", "invalid_utf8", "the CSV file must be UTF-8")
+            })?;
+            if !more {
+                return Ok(None);
+            }
+            let raw = self.text.get(start..self.offset()).unwrap_or_default();
+            // The reader passes over empty lines before a record: count them too.
+            let own = raw.trim_start_matches(['\r', '\n']);
+            let begin = start + (raw.len() - own.len());
+            let passed = self.text.get(self.counted..begin).unwrap_or_default();
+            self.line += passed.bytes().filter(|b| *b == b'\n').count();
+            self.counted = begin;
+            if record.iter().any(|field| !field.is_empty()) {
+                return Ok(Some((self.line, own)));
+            }
+        }
+    }
+
+    fn offset(&self) -> usize {
+        usize::try_from(self.reader.position().byte()).unwrap_or(self.text.len())
+    }
 }
 
 fn at_line(line: usize, mut error: FieldError) -> FieldError {
@@ -334,6 +446,81 @@ mod tests {
         );
         assert_eq!(
             codes(parse_csv("area,age_band,year,persons\nteg,13-15\n")),
+            [(Some(2), "body".to_owned(), "wrong_field_count".to_owned())]
+        );
+    }
+
+    fn values(rows: &[(usize, PopulationInput)]) -> Vec<(usize, &str, &str, i64, i64)> {
+        rows.iter()
+            .map(|(line, r)| {
+                (
+                    *line,
+                    r.area.as_str(),
+                    r.age_band.as_str(),
+                    r.year,
+                    r.persons,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn swedish_excel_and_scb_files_load_as_they_are() {
+        // Swedish Excel: `;`, CRLF, a byte order mark, trailing empty rows.
+        let excel = "\u{feff}area;age_band;year;persons;anteckning\r\n\
+                     teg;13-15;2026;412;Teg, centrum\r\n\
+                     teg;16-17;2026;288;\"a; b\"\r\n;;;;\r\n";
+        assert_eq!(
+            values(&parse_csv(excel).unwrap()),
+            [
+                (2, "teg", "13-15", 2026, 412),
+                (3, "teg", "16-17", 2026, 288)
+            ]
+        );
+        // SCB's statistical database: every field quoted, a quote and a separator inside.
+        let scb = "\"region\",\"area\",\"age_band\",\"year\",\"persons\"\n\
+                   \"2480 Ume\u{e5}, \"\"Teg\"\"\",\"teg\",\"13-15\",\"2026\",\"412\"\n";
+        assert_eq!(
+            values(&parse_csv(scb).unwrap()),
+            [(2, "teg", "13-15", 2026, 412)]
+        );
+        // A quoted field over two lines and a blank line: lines are still counted right.
+        let multi = "area,age_band,year,persons,note\n\nteg,13-15,2026,412,\"two\nlines\"\n\
+                     teg,16-17,2026,288,x\n";
+        assert_eq!(
+            values(&parse_csv(multi).unwrap()),
+            [
+                (3, "teg", "13-15", 2026, 412),
+                (5, "teg", "16-17", 2026, 288)
+            ]
+        );
+    }
+
+    #[test]
+    fn mixed_separators_and_ragged_lines_are_named_by_line() {
+        assert_eq!(
+            codes(parse_csv(
+                "area;age_band;year;persons\r\nteg;13-15;2026;412\r\nteg,16-17,2026,288\r\n\
+                 teg;16-17,2026;288\r\nteg;18-20;2026\r\nteg;0-9;2026;1;\r\n"
+            )),
+            [
+                (Some(3), "body".to_owned(), "mixed_separators".to_owned()),
+                (Some(4), "body".to_owned(), "mixed_separators".to_owned()),
+                (Some(5), "body".to_owned(), "wrong_field_count".to_owned()),
+                (Some(6), "body".to_owned(), "wrong_field_count".to_owned()),
+            ]
+        );
+        assert_eq!(
+            codes(parse_csv(
+                "area;age_band,year;persons\nteg;13-15;2026;412\n"
+            )),
+            [(Some(1), "body".to_owned(), "mixed_separators".to_owned())]
+        );
+        // A separator inside quotes is text, not a mix.
+        assert_eq!(
+            codes(parse_csv(
+                "area;age_band;year;persons\n\"te,g\";13-15;2026\n"
+            )),
             [(Some(2), "body".to_owned(), "wrong_field_count".to_owned())]
         );
     }

@@ -1064,3 +1064,94 @@ fn store_block(app: &TestApp, week: chrono::NaiveDate, area_id: i32, cells: &[u8
         .execute(&mut app.db())
         .unwrap();
 }
+
+#[actix_web::test]
+async fn population_csv_loads_as_swedish_excel_and_scb_write_it() {
+    let app = TestApp::spawn().await;
+    let coordinator = app.token_for(Role::Coordinator, "umea").await;
+    let uploads = [
+        // Swedish Excel: `;` between fields.
+        "area;age_band;year;persons\nteg;13-15;2026;412\n",
+        // SCB's statistical database: every field quoted, one holding the separator and
+        // a quote.
+        "\"region\",\"area\",\"age_band\",\"year\",\"persons\"\n\
+         \"2480 Umeå, \"\"Teg\"\"\",\"teg\",\"16-17\",\"2026\",\"288\"\n",
+        // Excel's "CSV UTF-8": a byte order mark, CRLF and an empty formatted row.
+        "\u{feff}area;age_band;year;persons\r\nteg;18-20;2026;305\r\n;;;\r\n",
+    ];
+    for body in uploads {
+        let response = put_csv(&app, &coordinator, body).await;
+        assert_eq!(response.status(), 200, "{body:?}");
+        let receipt: Value = response.json().await.unwrap();
+        assert_eq!(receipt["stored"], 1, "{body:?}");
+    }
+    let listed: Value = app.get_json("/v1/population?year=2026", &coordinator).await;
+    let mut stored: Vec<(String, String, i64)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["area"].as_str().unwrap().to_owned(),
+                r["age_band"].as_str().unwrap().to_owned(),
+                r["persons"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    stored.sort();
+    assert_eq!(
+        stored,
+        [("13-15", 412), ("16-17", 288), ("18-20", 305)].map(|(band, persons)| (
+            "teg".to_owned(),
+            band.to_owned(),
+            persons
+        ))
+    );
+
+    // A line split by the other separator, or with too few or too many fields, is named
+    // by its line (blank lines counted), and nothing of the upload is stored.
+    let before = population_rows(&app);
+    let cases = [
+        (
+            "area;age_band;year;persons\nteg;0-9;2026;100\nteg,10-12,2026,90\n",
+            "mixed_separators",
+            3,
+        ),
+        (
+            "area,age_band,year,persons\r\nteg,0-9,2026,100\r\nteg;10-12;2026;90\r\n",
+            "mixed_separators",
+            3,
+        ),
+        (
+            "area;age_band;year;persons\r\nteg;0-9;2026;100\r\nteg;10-12;2026\r\n",
+            "wrong_field_count",
+            3,
+        ),
+        (
+            "area,age_band,year,persons\nteg,0-9,2026,100\n\n\"teg\",\"10-12\",\"2026\",\"90\",\"x,y\"\n",
+            "wrong_field_count",
+            4,
+        ),
+    ];
+    for (body, code, line) in cases {
+        let problem = assert_problem(put_csv(&app, &coordinator, body).await, 422).await;
+        let error = &problem["errors"][0];
+        assert_eq!(
+            (
+                error["field"].as_str(),
+                error["code"].as_str(),
+                error["index"].as_u64()
+            ),
+            (Some("body"), Some(code), Some(line)),
+            "{body:?}: {problem}"
+        );
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("line {line}")),
+            "{problem}"
+        );
+    }
+    assert_eq!(population_rows(&app), before, "nothing was stored");
+}

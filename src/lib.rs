@@ -17,6 +17,7 @@ pub mod domain;
 pub mod embedded_pg;
 pub mod error;
 pub mod extract;
+pub mod http;
 pub mod indicators;
 pub mod intake;
 pub mod openapi;

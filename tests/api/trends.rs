@@ -1155,3 +1155,155 @@ async fn population_csv_loads_as_swedish_excel_and_scb_write_it() {
     }
     assert_eq!(population_rows(&app), before, "nothing was stored");
 }
+
+#[actix_web::test]
+async fn csv_for_swedish_excel_has_semicolons_and_decimal_commas() {
+    let (app, coordinator) = app_with_history().await;
+    let year = IsoWeek::of(today()).year();
+    let mut population = String::from("area;age_band;year;persons\n");
+    for band in ["0-9", "10-12", "13-15", "16-17", "18-20"] {
+        for y in year - 1..=year {
+            population.push_str(&format!("ostra-ersboda;{band};{y};1000\n"));
+        }
+    }
+    let stored = put_csv(&app, &coordinator, &population).await;
+    assert_eq!(stored.status(), 200, "{}", stored.text().await.unwrap());
+
+    let query = format!("/v1/trends?area=ostra-ersboda&by=area&from={}", week(-20));
+    let report: Value = app.get_json(&query, &coordinator).await;
+    let points = report["series"][0]["points"].as_array().unwrap();
+    let csv_of = |delimiter: &'static str| {
+        let (app, coordinator, query) = (&app, &coordinator, &query);
+        async move {
+            let response = get(app, &format!("{query}&format=csv{delimiter}"), coordinator).await;
+            assert_eq!(response.status(), 200, "{delimiter}");
+            response.text().await.unwrap()
+        }
+    };
+    let comma = csv_of("").await;
+    assert_eq!(csv_of("&delimiter=comma").await, comma);
+
+    // By default, the cells are written as before: plain `,`, decimals in Rust's
+    // shortest form. (JSON numbers come back within a rounding step, not bit for bit.)
+    let header = "area,period,count,suppressed,rate_per_1000,rolling_mean,change_prev,change_yoy,ears_c1,ears_c2,ears_c3,alarm";
+    let mut lines = comma.lines();
+    assert_eq!(lines.next(), Some(header));
+    let rows: Vec<Vec<&str>> = lines.map(|line| line.split(',').collect()).collect();
+    assert_eq!(rows.len(), points.len());
+    for (row, p) in rows.iter().zip(points) {
+        assert_eq!(
+            row[..4],
+            [
+                "ostra-ersboda",
+                p["period"].as_str().unwrap(),
+                &p["count"]
+                    .as_i64()
+                    .map_or_else(String::new, |c| c.to_string()),
+                &p["suppressed"].to_string(),
+            ],
+            "{point}",
+            point = p
+        );
+        assert_eq!(row[11], p["alarm"].as_str().unwrap_or_default());
+        let decimals = [
+            &p["rate_per_1000"],
+            &p["rolling_mean"],
+            &p["change_prev"],
+            &p["change_yoy"],
+            &p["ears"]["c1"],
+            &p["ears"]["c2"],
+            &p["ears"]["c3"],
+        ];
+        for (cell, value) in row[4..11].iter().zip(decimals) {
+            match value.as_f64() {
+                None => assert_eq!(*cell, "", "{p}"),
+                Some(value) => {
+                    let written: f64 = cell.parse().unwrap();
+                    assert_eq!(format!("{written}"), *cell, "shortest form");
+                    assert!(
+                        (written - value).abs() <= 1e-12 * value.abs().max(1.0),
+                        "{p}"
+                    );
+                }
+            }
+        }
+    }
+
+    // `;` between fields, and every decimal with a comma.
+    let semicolon = csv_of("&delimiter=semicolon").await;
+    assert!(
+        semicolon.starts_with(&format!("{}\n", header.replace(',', ";"))),
+        "{semicolon}"
+    );
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .from_reader(semicolon.as_bytes());
+    let parsed: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(parsed.len(), rows.len());
+    for (record, row) in parsed.iter().zip(&rows) {
+        let want: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, cell)| {
+                if (4..11).contains(&i) {
+                    cell.replace('.', ",")
+                } else {
+                    (*cell).to_owned()
+                }
+            })
+            .collect();
+        assert_eq!(record.iter().collect::<Vec<_>>(), want);
+    }
+    assert!(
+        parsed.iter().any(|record| record[4].contains(',')),
+        "some rate has a decimal comma: {semicolon}"
+    );
+
+    // The export: the same cells, only the separator differs.
+    let export = |query: &'static str| {
+        let (app, coordinator) = (&app, &coordinator);
+        async move {
+            let response = get(
+                app,
+                &format!("/v1/exports/signal-counts.csv?period=month{query}"),
+                coordinator,
+            )
+            .await;
+            assert_eq!(response.status(), 200, "{query}");
+            response.text().await.unwrap()
+        }
+    };
+    let (comma, semicolon) = (export("").await, export("&delimiter=semicolon").await);
+    assert!(
+        semicolon
+            .starts_with("period;area;age_band;category;arena;gender;source;count;suppressed\n")
+    );
+    assert_eq!(semicolon.replace(';', ","), comma);
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .from_reader(semicolon.as_bytes());
+    let row = reader.records().next().unwrap().unwrap();
+    assert_eq!(row.len(), 9, "{row:?}");
+    assert!(row[7].is_empty() || row[7].parse::<i64>().unwrap() >= MIN_COUNT);
+    assert!(["true", "false"].contains(&&row[8]), "{row:?}");
+    assert!(
+        export("&delimiter=semicolon&bom=true")
+            .await
+            .starts_with("\u{feff}period;area;")
+    );
+
+    // A delimiter that is not comma or semicolon, or one on JSON, is refused.
+    for (path, field) in [
+        ("/v1/trends?format=csv&delimiter=tab", "delimiter"),
+        ("/v1/trends?format=csv&delimiter=", "delimiter"),
+        ("/v1/trends?delimiter=semicolon", "delimiter"),
+        ("/v1/exports/signal-counts.csv?delimiter=pipe", "delimiter"),
+        (
+            "/v1/exports/signal-counts.json?delimiter=semicolon",
+            "query",
+        ),
+    ] {
+        let problem = assert_problem(get(&app, path, &coordinator).await, 422).await;
+        assert_eq!(problem["errors"][0]["field"], field, "{path}: {problem}");
+    }
+}

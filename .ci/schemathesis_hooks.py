@@ -53,6 +53,7 @@ RULES = {
     "too_many_columns": "the CSV header has too many columns",
     "too_many_rows": "the CSV has too many rows",
     "wrong_field_count": "a CSV line has another number of fields than the header",
+    "mixed_separators": "a CSV line is split by `,` where the header uses `;`, or the reverse",
     "not_an_integer": "a CSV field is not a whole number",
     "out_of_range": "a CSV number lies outside its range",
 }

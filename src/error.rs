@@ -325,6 +325,13 @@ fn is_server_going_away(message: &str) -> bool {
         .any(|needle| message.contains(needle))
 }
 
+/// Writing CSV into memory fails only on a bug: an internal error.
+impl From<csv::Error> for ApiError {
+    fn from(err: csv::Error) -> Self {
+        Self::internal(err)
+    }
+}
+
 impl From<r2d2::Error> for ApiError {
     fn from(err: r2d2::Error) -> Self {
         tracing::warn!(error = %err, "no database connection available");

@@ -73,39 +73,26 @@ pub struct PopulationUpload {
     pub rows: Vec<PopulationInput>,
 }
 
-/// Reads CSV with the header `area,age_band,year,persons` (any column order), separated
-/// by `,` or, as Swedish Excel saves it, `;` (whichever the header uses), with or without
-/// a UTF-8 BOM, quoted fields and CRLF line ends. Errors carry the line number (the
-/// header is line 1) in `index`.
+/// Reads CSV with the header `area,age_band,year,persons` (any column order; other
+/// columns are ignored), separated by `,` or by `;` (Swedish Excel), whichever the
+/// header line uses. A UTF-8 byte order mark, quoted fields and CRLF line ends are read
+/// as Excel and SCB's statistical database write them; lines whose fields are all empty
+/// are skipped (Excel writes `;;;` for formatted empty rows). Errors carry the line
+/// number (the header is line 1) in `index`.
 pub fn parse_csv(text: &str) -> Result<Vec<(usize, PopulationInput)>, DomainError> {
     let text = text.trim_start_matches('\u{feff}');
-    let empty = || DomainError::invalid("body", "empty", "the CSV file is empty");
-    let header_line = text.lines().find(|line| !line.trim().is_empty());
-    let Some(header_line) = header_line else {
-        return Err(empty());
+    let separator = header_separator(text);
+    let other = if separator == b';' { b',' } else { b';' };
+    let mut records = Records::new(text, separator);
+    let mut record = csv::StringRecord::new();
+    let Some((header_line, header_text)) = records.next(&mut record)? else {
+        return Err(DomainError::invalid(
+            "body",
+            "empty",
+            "the CSV file is empty",
+        ));
     };
-    let separator = if header_line.contains(';') && !header_line.contains(',') {
-        b';'
-    } else {
-        b','
-    };
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(separator)
-        .has_headers(false)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let mut records = reader.records().filter_map(|record| match record {
-        // Blank lines are no rows.
-        Ok(r) if r.iter().all(str::is_empty) => None,
-        Ok(r) => Some(Ok((line_of(text, r.position()), r))),
-        Err(e) => Some(Err(e)),
-    });
-    let header = match records.next() {
-        Some(Ok((_, header))) => header,
-        Some(Err(error)) => return Err(DomainError::Invalid(vec![unreadable(text, &error)])),
-        None => return Err(empty()),
-    };
+    let header: Vec<String> = record.iter().map(str::to_owned).collect();
     if header.len() > 16 {
         return Err(DomainError::invalid(
             "body",
@@ -126,12 +113,16 @@ pub fn parse_csv(text: &str) -> Result<Vec<(usize, PopulationInput)>, DomainErro
         })
         .collect();
     if !missing.is_empty() {
+        // `area;age_band,year;persons`: say why the columns were not found.
+        if unquoted(header_text, other) > 0 {
+            return Err(DomainError::Invalid(vec![mixed(header_line, separator)]));
+        }
         return Err(DomainError::Invalid(missing));
     }
     let columns: Vec<usize> = CSV_COLUMNS.iter().filter_map(|c| position(c)).collect();
     let mut rows = Vec::new();
     let mut errors = Vec::new();
-    for record in records {
+    while let Some((line, text)) = records.next(&mut record)? {
         if rows.len() + errors.len() >= MAX_ROWS {
             return Err(DomainError::invalid(
                 "body",
@@ -139,31 +130,27 @@ pub fn parse_csv(text: &str) -> Result<Vec<(usize, PopulationInput)>, DomainErro
                 format!("at most {MAX_ROWS} rows per upload"),
             ));
         }
-        let (line, fields) = match record {
-            Ok(found) => found,
-            Err(error) => {
-                errors.push(unreadable(text, &error));
-                continue;
-            }
-        };
-        // A line written with the other separator reads as one field: named here too.
-        if fields.len() != header.len() {
-            errors.push(at_line(
-                line,
-                FieldError::new(
-                    "body",
-                    "wrong_field_count",
-                    format!(
-                        "line {line} has {} fields separated by {:?}; the header has {}",
-                        fields.len(),
-                        char::from(separator),
-                        header.len()
+        if record.len() != header.len() {
+            // A line split by the other separator is the likelier mistake to name.
+            errors.push(if unquoted(text, other) > 0 {
+                mixed(line, separator)
+            } else {
+                at_line(
+                    line,
+                    FieldError::new(
+                        "body",
+                        "wrong_field_count",
+                        format!(
+                            "line {line} has {} fields; the header has {}",
+                            record.len(),
+                            header.len()
+                        ),
                     ),
-                ),
-            ));
+                )
+            });
             continue;
         }
-        let field = |i: usize| fields.get(columns[i]).unwrap_or_default().to_owned();
+        let field = |i: usize| record.get(columns[i]).unwrap_or_default().to_owned();
         let number = |i: usize, errors: &mut Vec<FieldError>| match field(i).parse::<i64>() {
             Ok(n) => Some(n),
             Err(_) => {
@@ -204,28 +191,114 @@ pub fn parse_csv(text: &str) -> Result<Vec<(usize, PopulationInput)>, DomainErro
     Ok(rows)
 }
 
-/// The line a record starts on (the header is line 1), counted from its byte offset:
-/// after a CR the reader's own line count lags by one.
-fn line_of(text: &str, position: Option<&csv::Position>) -> usize {
-    let byte = position.map_or(0, |p| usize::try_from(p.byte()).unwrap_or(usize::MAX));
-    let end = byte.saturating_add(1).min(text.len());
-    1 + text.as_bytes()[..end]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
+/// The separator the header line uses: `;` when it holds more unquoted `;` than `,`,
+/// else `,` (also for a header of one column, which then lacks the others).
+fn header_separator(text: &str) -> u8 {
+    let header = text
+        .lines()
+        .find(|line| {
+            !line
+                .trim_matches(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '"'))
+                .is_empty()
+        })
+        .unwrap_or_default();
+    if unquoted(header, b';') > unquoted(header, b',') {
+        b';'
+    } else {
+        b','
+    }
 }
 
-/// A line the reader could not read, named.
-fn unreadable(text: &str, error: &csv::Error) -> FieldError {
-    let line = line_of(text, error.position());
+/// How often `byte` occurs in `text` outside double quotes.
+fn unquoted(text: &str, byte: u8) -> usize {
+    let mut quoted = false;
+    let mut found = 0;
+    for b in text.bytes() {
+        match b {
+            b'"' => quoted = !quoted,
+            b if b == byte && !quoted => found += 1,
+            _ => {}
+        }
+    }
+    found
+}
+
+fn mixed(line: usize, separator: u8) -> FieldError {
+    let (separator, other) = if separator == b';' {
+        (';', ',')
+    } else {
+        (',', ';')
+    };
     at_line(
         line,
         FieldError::new(
             "body",
-            "unreadable",
-            format!("line {line} is not valid CSV"),
+            "mixed_separators",
+            format!(
+                "line {line} is separated by {other:?}, but the header by {separator:?}; \
+                 use one separator throughout"
+            ),
         ),
     )
+}
+
+/// The records of a CSV text, read by the `csv` crate, each with the line it starts on
+/// and its own text (to name the line and tell a mixed separator from a ragged line).
+struct Records<'a> {
+    text: &'a str,
+    reader: csv::Reader<&'a [u8]>,
+    /// The line number at byte `counted` of `text`.
+    line: usize,
+    counted: usize,
+}
+
+impl<'a> Records<'a> {
+    fn new(text: &'a str, separator: u8) -> Self {
+        let reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .delimiter(separator)
+            // Field counts are checked line by line, so that every bad line is named.
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .from_reader(text.as_bytes());
+        Self {
+            text,
+            reader,
+            line: 1,
+            counted: 0,
+        }
+    }
+
+    /// The next record with a non-empty field into `record`, with its line and text.
+    fn next(
+        &mut self,
+        record: &mut csv::StringRecord,
+    ) -> Result<Option<(usize, &'a str)>, DomainError> {
+        loop {
+            let start = self.offset();
+            let more = self.reader.read_record(record).map_err(|_| {
+                // The text is a `str`, so this cannot happen; kept as a plain refusal.
+                DomainError::invalid("body", "invalid_utf8", "the CSV file must be UTF-8")
+            })?;
+            if !more {
+                return Ok(None);
+            }
+            let raw = self.text.get(start..self.offset()).unwrap_or_default();
+            // The reader passes over empty lines before a record: count them too.
+            let own = raw.trim_start_matches(['\r', '\n']);
+            let begin = start + (raw.len() - own.len());
+            let passed = self.text.get(self.counted..begin).unwrap_or_default();
+            self.line += passed.bytes().filter(|b| *b == b'\n').count();
+            self.counted = begin;
+            if record.iter().any(|field| !field.is_empty()) {
+                return Ok(Some((self.line, own)));
+            }
+        }
+    }
+
+    fn offset(&self) -> usize {
+        usize::try_from(self.reader.position().byte()).unwrap_or(self.text.len())
+    }
 }
 
 fn at_line(line: usize, mut error: FieldError) -> FieldError {
@@ -368,30 +441,6 @@ mod tests {
     }
 
     #[test]
-    fn swedish_excel_files_load_as_they_are() {
-        let text = "\u{feff}area;age_band;year;persons\r\n\"teg\";13-15;2026;412\r\n";
-        let rows = parse_csv(text).unwrap();
-        assert_eq!(rows.len(), 1);
-        assert_eq!((rows[0].1.area.as_str(), rows[0].1.persons), ("teg", 412));
-    }
-
-    #[test]
-    fn a_quoted_field_may_hold_the_separator_and_quotes() {
-        let rows = parse_csv("area,age_band,year,persons\n\"te,g\"\"\",13-15,2026,1\n").unwrap();
-        assert_eq!(rows[0].1.area, "te,g\"");
-    }
-
-    #[test]
-    fn a_line_with_the_other_separator_is_named() {
-        assert_eq!(
-            codes(parse_csv(
-                "area;age_band;year;persons\nteg;13-15;2026;412\nteg,16-17,2026,3\n"
-            )),
-            [(Some(3), "body".to_owned(), "wrong_field_count".to_owned())]
-        );
-    }
-
-    #[test]
     fn a_missing_column_is_named() {
         assert_eq!(
             codes(parse_csv("area,age_band,year\nteg,13-15,2026\n")),
@@ -412,6 +461,81 @@ mod tests {
         );
         assert_eq!(
             codes(parse_csv("area,age_band,year,persons\nteg,13-15\n")),
+            [(Some(2), "body".to_owned(), "wrong_field_count".to_owned())]
+        );
+    }
+
+    fn values(rows: &[(usize, PopulationInput)]) -> Vec<(usize, &str, &str, i64, i64)> {
+        rows.iter()
+            .map(|(line, r)| {
+                (
+                    *line,
+                    r.area.as_str(),
+                    r.age_band.as_str(),
+                    r.year,
+                    r.persons,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn swedish_excel_and_scb_files_load_as_they_are() {
+        // Swedish Excel: `;`, CRLF, a byte order mark, trailing empty rows.
+        let excel = "\u{feff}area;age_band;year;persons;anteckning\r\n\
+                     teg;13-15;2026;412;Teg, centrum\r\n\
+                     teg;16-17;2026;288;\"a; b\"\r\n;;;;\r\n";
+        assert_eq!(
+            values(&parse_csv(excel).unwrap()),
+            [
+                (2, "teg", "13-15", 2026, 412),
+                (3, "teg", "16-17", 2026, 288)
+            ]
+        );
+        // SCB's statistical database: every field quoted, a quote and a separator inside.
+        let scb = "\"region\",\"area\",\"age_band\",\"year\",\"persons\"\n\
+                   \"2480 Ume\u{e5}, \"\"Teg\"\"\",\"teg\",\"13-15\",\"2026\",\"412\"\n";
+        assert_eq!(
+            values(&parse_csv(scb).unwrap()),
+            [(2, "teg", "13-15", 2026, 412)]
+        );
+        // A quoted field over two lines and a blank line: lines are still counted right.
+        let multi = "area,age_band,year,persons,note\n\nteg,13-15,2026,412,\"two\nlines\"\n\
+                     teg,16-17,2026,288,x\n";
+        assert_eq!(
+            values(&parse_csv(multi).unwrap()),
+            [
+                (3, "teg", "13-15", 2026, 412),
+                (5, "teg", "16-17", 2026, 288)
+            ]
+        );
+    }
+
+    #[test]
+    fn mixed_separators_and_ragged_lines_are_named_by_line() {
+        assert_eq!(
+            codes(parse_csv(
+                "area;age_band;year;persons\r\nteg;13-15;2026;412\r\nteg,16-17,2026,288\r\n\
+                 teg;16-17,2026;288\r\nteg;18-20;2026\r\nteg;0-9;2026;1;\r\n"
+            )),
+            [
+                (Some(3), "body".to_owned(), "mixed_separators".to_owned()),
+                (Some(4), "body".to_owned(), "mixed_separators".to_owned()),
+                (Some(5), "body".to_owned(), "wrong_field_count".to_owned()),
+                (Some(6), "body".to_owned(), "wrong_field_count".to_owned()),
+            ]
+        );
+        assert_eq!(
+            codes(parse_csv(
+                "area;age_band,year;persons\nteg;13-15;2026;412\n"
+            )),
+            [(Some(1), "body".to_owned(), "mixed_separators".to_owned())]
+        );
+        // A separator inside quotes is text, not a mix.
+        assert_eq!(
+            codes(parse_csv(
+                "area;age_band;year;persons\n\"te,g\";13-15;2026\n"
+            )),
             [(Some(2), "body".to_owned(), "wrong_field_count".to_owned())]
         );
     }

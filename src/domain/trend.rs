@@ -122,6 +122,10 @@ pub struct TrendParams {
     /// `json` (default) or `csv`.
     #[param(pattern = "^(json|csv)$")]
     pub format: Option<String>,
+    /// With `format=csv`: `comma` (default) or `semicolon`, which separates fields by
+    /// `;` and writes decimals with a comma (`1,6`), as Swedish-locale Excel expects.
+    #[param(pattern = "^(comma|semicolon)$")]
+    pub delimiter: Option<String>,
 }
 
 /// The query string of the CSV export; every field is optional.
@@ -161,9 +165,14 @@ pub struct CsvExportParams {
     pub source: Option<String>,
     /// `true` starts the CSV with a byte order mark, for Excel (CSV only).
     pub bom: Option<bool>,
+    /// `comma` (default) or `semicolon`, which separates fields by `;`, as
+    /// Swedish-locale Excel expects (CSV only).
+    #[param(pattern = "^(comma|semicolon)$")]
+    pub delimiter: Option<String>,
 }
 
-/// The query string of the JSON export: that of the CSV export without `bom`.
+/// The query string of the JSON export: that of the CSV export without `bom` and
+/// `delimiter`.
 #[derive(Debug, Default, Clone, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]

@@ -1,4 +1,5 @@
-//! How tables are written for download: pure text formatting, shared by the trend and
-//! export use cases.
+//! How tables are written for download: CSV as spreadsheets read it (the separator
+//! and decimal mark a client asked for, quoting, a guard against formulas). Pure text
+//! work, shared by the trend and export use cases.
 
 pub mod csv;

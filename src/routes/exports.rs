@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use crate::auth::permissions::perm;
 use crate::domain::trend::{CsvExportParams, JsonExportParams};
 use crate::error::{ApiError, Problem};
+use crate::formats::csv::Delimiter;
 use crate::http::caller::Authorized;
 use crate::services::exports::{self, Export, Format};
 use crate::state::AppState;
@@ -90,12 +91,14 @@ pub async fn signal_counts_csv(
     http: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let bom = params.bom.unwrap_or(false);
+    let delimiter =
+        Delimiter::parse(params.delimiter.as_deref()).map_err(|e| ApiError::Validation(vec![e]))?;
     export(
         state,
         reader,
         params.into_inner().into(),
         http,
-        Format::Csv { bom },
+        Format::Csv { bom, delimiter },
     )
     .await
 }

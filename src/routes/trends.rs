@@ -8,7 +8,7 @@ use crate::auth::permissions::perm;
 use crate::domain::period::PeriodKind;
 use crate::domain::trend::{self, CountRequest, Dimension, TrendParams};
 use crate::error::{ApiError, Problem};
-use crate::formats::csv::csv_field;
+use crate::formats::csv::{self, Delimiter};
 use crate::http::caller::Authorized;
 use crate::services;
 use crate::services::trends::{AlertReport, Disclosure, Series};
@@ -29,12 +29,13 @@ pub struct TrendReport {
     pub series: Vec<Series>,
 }
 
-fn number(value: Option<f64>) -> String {
-    value.map_or_else(String::new, |v| format!("{v}"))
-}
-
-fn trend_csv(request: &CountRequest, series: &[Series]) -> String {
-    let mut out = String::new();
+/// The trend series as CSV: one row per series and period, the `by` dimensions first.
+fn trend_csv(
+    request: &CountRequest,
+    series: &[Series],
+    delimiter: Delimiter,
+) -> Result<Vec<u8>, ApiError> {
+    let mut out = csv::Writer::new(delimiter);
     let mut header: Vec<&str> = request.by.iter().map(|d| d.as_str()).collect();
     header.extend([
         "period",
@@ -49,39 +50,32 @@ fn trend_csv(request: &CountRequest, series: &[Series]) -> String {
         "ears_c3",
         "alarm",
     ]);
-    out.push_str(&header.join(","));
-    out.push('\n');
+    out.record(&header)?;
     for s in series {
-        // `key` is a map: put its values back in the order of `by`.
-        let key: Vec<String> = request
-            .by
-            .iter()
-            .map(|d| {
-                s.key
-                    .get(d.as_str())
-                    .map_or_else(String::new, |v| csv_field(v))
-            })
-            .collect();
         for p in &s.points {
-            let mut row = key.clone();
-            row.extend([
-                p.period.clone(),
-                p.count.map_or_else(String::new, |c| c.to_string()),
-                p.suppressed.to_string(),
-                number(p.rate_per_1000),
-                number(p.rolling_mean),
-                number(p.change_prev),
-                number(p.change_yoy),
-                number(p.ears.c1),
-                number(p.ears.c2),
-                number(p.ears.c3),
-                p.alarm.unwrap_or_default().to_owned(),
-            ]);
-            out.push_str(&row.join(","));
-            out.push('\n');
+            // `key` is a map: put its values back in the order of `by`.
+            for d in &request.by {
+                out.text(s.key.get(d.as_str()).map_or("", String::as_str))?;
+            }
+            out.text(&p.period)?;
+            out.integer(p.count)?;
+            out.boolean(p.suppressed)?;
+            for value in [
+                p.rate_per_1000,
+                p.rolling_mean,
+                p.change_prev,
+                p.change_yoy,
+                p.ears.c1,
+                p.ears.c2,
+                p.ears.c3,
+            ] {
+                out.decimal(value)?;
+            }
+            out.text(p.alarm.unwrap_or_default())?;
+            out.end()?;
         }
     }
-    out
+    Ok(out.finish()?)
 }
 
 /// Trends: published counts per series and period, with rates, rolling means, changes,
@@ -121,6 +115,15 @@ pub async fn trends(
             ));
         }
     };
+    let delimiter =
+        Delimiter::parse(params.delimiter.as_deref()).map_err(|e| ApiError::Validation(vec![e]))?;
+    if !csv && params.delimiter.is_some() {
+        return Err(ApiError::invalid(
+            "delimiter",
+            "not_allowed",
+            "delimiter applies to format=csv only",
+        ));
+    }
     let (request, series) = services::trends::trends(&state, &reader, &params.into()).await?;
     let disclosure = Disclosure::of(state.settings.min_count());
     let mut response = HttpResponse::Ok();
@@ -130,7 +133,7 @@ pub async fn trends(
     if csv {
         return Ok(response
             .content_type("text/csv; charset=utf-8")
-            .body(trend_csv(&request, &series)));
+            .body(trend_csv(&request, &series, delimiter)?));
     }
     Ok(response.json(TrendReport {
         by: request.by.clone(),

@@ -482,31 +482,6 @@ async fn the_planted_rise_shows_as_a_rising_trend_and_alarms() {
     assert!(any_alert, "the rising district appears among the alerts");
 }
 
-#[actix_web::test]
-async fn population_files_from_swedish_excel_and_scb_load_as_they_are() {
-    let (app, coordinator) = app_with_history().await;
-    // `;`-separated with a BOM and CRLF (Swedish Excel), quoted fields (SCB's downloads).
-    let body = "\u{feff}\"area\";\"age_band\";\"year\";\"persons\"\r\n\
-                \"teg\";\"13-15\";2026;412\r\n\
-                teg;16-17;2026;\"288\"\r\n";
-    let stored = put_csv(&app, &coordinator, body).await;
-    assert_eq!(stored.status(), 200, "{}", stored.text().await.unwrap());
-    let listed: Value = app.get_json("/v1/population", &coordinator).await;
-    let mut rows: Vec<(String, i64)> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["age_band"].as_str().unwrap().to_owned(),
-                r["persons"].as_i64().unwrap(),
-            )
-        })
-        .collect();
-    rows.sort();
-    assert_eq!(rows, [("13-15".to_owned(), 412), ("16-17".to_owned(), 288)]);
-}
-
 fn population_rows(app: &TestApp) -> i64 {
     count(app, "SELECT count(*) AS n FROM population")
 }
@@ -1106,4 +1081,247 @@ fn store_block(app: &TestApp, week: chrono::NaiveDate, area_id: i32, cells: &[u8
         .bind::<diesel::sql_types::Bytea, _>(cells)
         .execute(&mut app.db())
         .unwrap();
+}
+
+#[actix_web::test]
+async fn population_csv_loads_as_swedish_excel_and_scb_write_it() {
+    let app = TestApp::spawn().await;
+    let coordinator = app.token_for(Role::Coordinator, "umea").await;
+    let uploads = [
+        // Swedish Excel: `;` between fields.
+        "area;age_band;year;persons\nteg;13-15;2026;412\n",
+        // SCB's statistical database: every field quoted, one holding the separator and
+        // a quote.
+        "\"region\",\"area\",\"age_band\",\"year\",\"persons\"\n\
+         \"2480 Umeå, \"\"Teg\"\"\",\"teg\",\"16-17\",\"2026\",\"288\"\n",
+        // Excel's "CSV UTF-8": a byte order mark, CRLF and an empty formatted row.
+        "\u{feff}area;age_band;year;persons\r\nteg;18-20;2026;305\r\n;;;\r\n",
+    ];
+    for body in uploads {
+        let response = put_csv(&app, &coordinator, body).await;
+        assert_eq!(response.status(), 200, "{body:?}");
+        let receipt: Value = response.json().await.unwrap();
+        assert_eq!(receipt["stored"], 1, "{body:?}");
+    }
+    let listed: Value = app.get_json("/v1/population?year=2026", &coordinator).await;
+    let mut stored: Vec<(String, String, i64)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["area"].as_str().unwrap().to_owned(),
+                r["age_band"].as_str().unwrap().to_owned(),
+                r["persons"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    stored.sort();
+    assert_eq!(
+        stored,
+        [("13-15", 412), ("16-17", 288), ("18-20", 305)].map(|(band, persons)| (
+            "teg".to_owned(),
+            band.to_owned(),
+            persons
+        ))
+    );
+
+    // A line split by the other separator, or with too few or too many fields, is named
+    // by its line (blank lines counted), and nothing of the upload is stored.
+    let before = population_rows(&app);
+    let cases = [
+        (
+            "area;age_band;year;persons\nteg;0-9;2026;100\nteg,10-12,2026,90\n",
+            "mixed_separators",
+            3,
+        ),
+        (
+            "area,age_band,year,persons\r\nteg,0-9,2026,100\r\nteg;10-12;2026;90\r\n",
+            "mixed_separators",
+            3,
+        ),
+        (
+            "area;age_band;year;persons\r\nteg;0-9;2026;100\r\nteg;10-12;2026\r\n",
+            "wrong_field_count",
+            3,
+        ),
+        (
+            "area,age_band,year,persons\nteg,0-9,2026,100\n\n\"teg\",\"10-12\",\"2026\",\"90\",\"x,y\"\n",
+            "wrong_field_count",
+            4,
+        ),
+    ];
+    for (body, code, line) in cases {
+        let problem = assert_problem(put_csv(&app, &coordinator, body).await, 422).await;
+        let error = &problem["errors"][0];
+        assert_eq!(
+            (
+                error["field"].as_str(),
+                error["code"].as_str(),
+                error["index"].as_u64()
+            ),
+            (Some("body"), Some(code), Some(line)),
+            "{body:?}: {problem}"
+        );
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("line {line}")),
+            "{problem}"
+        );
+    }
+    assert_eq!(population_rows(&app), before, "nothing was stored");
+}
+
+#[actix_web::test]
+async fn csv_for_swedish_excel_has_semicolons_and_decimal_commas() {
+    let (app, coordinator) = app_with_history().await;
+    let year = IsoWeek::of(today()).year();
+    let mut population = String::from("area;age_band;year;persons\n");
+    for band in ["0-9", "10-12", "13-15", "16-17", "18-20"] {
+        for y in year - 1..=year {
+            population.push_str(&format!("ostra-ersboda;{band};{y};1000\n"));
+        }
+    }
+    let stored = put_csv(&app, &coordinator, &population).await;
+    assert_eq!(stored.status(), 200, "{}", stored.text().await.unwrap());
+
+    let query = format!("/v1/trends?area=ostra-ersboda&by=area&from={}", week(-20));
+    let report: Value = app.get_json(&query, &coordinator).await;
+    let points = report["series"][0]["points"].as_array().unwrap();
+    let csv_of = |delimiter: &'static str| {
+        let (app, coordinator, query) = (&app, &coordinator, &query);
+        async move {
+            let response = get(app, &format!("{query}&format=csv{delimiter}"), coordinator).await;
+            assert_eq!(response.status(), 200, "{delimiter}");
+            response.text().await.unwrap()
+        }
+    };
+    let comma = csv_of("").await;
+    assert_eq!(csv_of("&delimiter=comma").await, comma);
+
+    // By default, the cells are written as before: plain `,`, decimals in Rust's
+    // shortest form. (JSON numbers come back within a rounding step, not bit for bit.)
+    let header = "area,period,count,suppressed,rate_per_1000,rolling_mean,change_prev,change_yoy,ears_c1,ears_c2,ears_c3,alarm";
+    let mut lines = comma.lines();
+    assert_eq!(lines.next(), Some(header));
+    let rows: Vec<Vec<&str>> = lines.map(|line| line.split(',').collect()).collect();
+    assert_eq!(rows.len(), points.len());
+    for (row, p) in rows.iter().zip(points) {
+        assert_eq!(
+            row[..4],
+            [
+                "ostra-ersboda",
+                p["period"].as_str().unwrap(),
+                &p["count"]
+                    .as_i64()
+                    .map_or_else(String::new, |c| c.to_string()),
+                &p["suppressed"].to_string(),
+            ],
+            "{point}",
+            point = p
+        );
+        assert_eq!(row[11], p["alarm"].as_str().unwrap_or_default());
+        let decimals = [
+            &p["rate_per_1000"],
+            &p["rolling_mean"],
+            &p["change_prev"],
+            &p["change_yoy"],
+            &p["ears"]["c1"],
+            &p["ears"]["c2"],
+            &p["ears"]["c3"],
+        ];
+        for (cell, value) in row[4..11].iter().zip(decimals) {
+            match value.as_f64() {
+                None => assert_eq!(*cell, "", "{p}"),
+                Some(value) => {
+                    let written: f64 = cell.parse().unwrap();
+                    assert_eq!(format!("{written}"), *cell, "shortest form");
+                    assert!(
+                        (written - value).abs() <= 1e-12 * value.abs().max(1.0),
+                        "{p}"
+                    );
+                }
+            }
+        }
+    }
+
+    // `;` between fields, and every decimal with a comma.
+    let semicolon = csv_of("&delimiter=semicolon").await;
+    assert!(
+        semicolon.starts_with(&format!("{}\n", header.replace(',', ";"))),
+        "{semicolon}"
+    );
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .from_reader(semicolon.as_bytes());
+    let parsed: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(parsed.len(), rows.len());
+    for (record, row) in parsed.iter().zip(&rows) {
+        let want: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, cell)| {
+                if (4..11).contains(&i) {
+                    cell.replace('.', ",")
+                } else {
+                    (*cell).to_owned()
+                }
+            })
+            .collect();
+        assert_eq!(record.iter().collect::<Vec<_>>(), want);
+    }
+    assert!(
+        parsed.iter().any(|record| record[4].contains(',')),
+        "some rate has a decimal comma: {semicolon}"
+    );
+
+    // The export: the same cells, only the separator differs.
+    let export = |query: &'static str| {
+        let (app, coordinator) = (&app, &coordinator);
+        async move {
+            let response = get(
+                app,
+                &format!("/v1/exports/signal-counts.csv?period=month{query}"),
+                coordinator,
+            )
+            .await;
+            assert_eq!(response.status(), 200, "{query}");
+            response.text().await.unwrap()
+        }
+    };
+    let (comma, semicolon) = (export("").await, export("&delimiter=semicolon").await);
+    assert!(
+        semicolon
+            .starts_with("period;area;age_band;category;arena;gender;source;count;suppressed\n")
+    );
+    assert_eq!(semicolon.replace(';', ","), comma);
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .from_reader(semicolon.as_bytes());
+    let row = reader.records().next().unwrap().unwrap();
+    assert_eq!(row.len(), 9, "{row:?}");
+    assert!(row[7].is_empty() || row[7].parse::<i64>().unwrap() >= MIN_COUNT);
+    assert!(["true", "false"].contains(&&row[8]), "{row:?}");
+    assert!(
+        export("&delimiter=semicolon&bom=true")
+            .await
+            .starts_with("\u{feff}period;area;")
+    );
+
+    // A delimiter that is not comma or semicolon, or one on JSON, is refused.
+    for (path, field) in [
+        ("/v1/trends?format=csv&delimiter=tab", "delimiter"),
+        ("/v1/trends?format=csv&delimiter=", "delimiter"),
+        ("/v1/trends?delimiter=semicolon", "delimiter"),
+        ("/v1/exports/signal-counts.csv?delimiter=pipe", "delimiter"),
+        (
+            "/v1/exports/signal-counts.json?delimiter=semicolon",
+            "query",
+        ),
+    ] {
+        let problem = assert_problem(get(&app, path, &coordinator).await, 422).await;
+        assert_eq!(problem["errors"][0]["field"], field, "{path}: {problem}");
+    }
 }

@@ -1,19 +1,17 @@
 //! Population figures, the denominators of rates per 1,000.
 
 use actix_web::{get, put, web};
-use diesel::Connection;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::permissions::perm;
 use crate::auth::principal::RequestMeta;
-use crate::db::{self, queries};
 use crate::domain::population::{self, PopulationCsv, PopulationInput, PopulationUpload};
 use crate::error::{ApiError, Problem};
 use crate::http::caller::Authorized;
 use crate::http::json;
 use crate::http::upload::Upload;
-use crate::services::audit::{Audit, Outcome};
+use crate::services;
 use crate::state::AppState;
 
 /// 20,000 rows of CSV or JSON with room to spare.
@@ -75,20 +73,7 @@ pub async fn replace(
             upload.rows.into_iter().enumerate().collect()
         }
     };
-    let reference = state.vocabulary.current(&state.pool).await?;
-    let checked = population::check(&rows, &reference.vocabulary, &writer.area.path)?;
-    let user = writer.user.id;
-    let audit = Audit::new("population.replace", Outcome::Success, &meta)
-        .by(&writer)
-        .details(serde_json::json!({"rows": checked.len()}));
-    let stored = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
-            let stored = queries::population::replace(conn, &checked, user)?;
-            queries::audit::record(conn, audit.row())?;
-            Ok(stored)
-        })
-    })
-    .await?;
+    let stored = services::population::replace(&state, &writer, &rows, meta).await?;
     Ok(web::Json(PopulationReceipt { stored }))
 }
 
@@ -125,11 +110,7 @@ pub async fn list(
     reader: Authorized<perm::ReferenceRead>,
     params: web::Query<PopulationParams>,
 ) -> Result<web::Json<Vec<PopulationView>>, ApiError> {
-    let (path, year) = (reader.area.path.clone(), params.year);
-    let rows = db::run(&state.pool, move |conn| {
-        queries::population::list(conn, &path, year)
-    })
-    .await?;
+    let rows = services::population::list(&state, &reader, params.year).await?;
     Ok(web::Json(
         rows.into_iter()
             .map(|r| PopulationView {

@@ -7,16 +7,12 @@ use uuid::Uuid;
 
 use crate::auth::permissions::perm;
 use crate::auth::principal::RequestMeta;
-use crate::db::queries::signals::Retraction;
-use crate::db::{self, queries};
 use crate::domain::signal::SignalInput;
-use crate::domain::week::IsoWeek;
 use crate::error::{ApiError, Problem};
 use crate::http::caller::Authorized;
 use crate::http::headers::IdempotencyKey;
 use crate::http::json::Json;
 use crate::http::pagination::{page, page_limit, parse_cursor};
-use crate::services::audit::{Audit, Outcome};
 use crate::services::intake::{self, Answer, BatchInput, BatchReceipt, SignalView};
 use crate::state::AppState;
 
@@ -141,19 +137,8 @@ pub async fn mine(
 ) -> Result<web::Json<SignalPage>, ApiError> {
     let limit = page_limit(params.limit)?;
     let after = params.cursor.as_deref().map(parse_cursor).transpose()?;
-    let (user, cache) = (reporter.user.id, std::sync::Arc::clone(&state.vocabulary));
-    let (rows, reference) = db::run(&state.pool, move |conn| {
-        Ok((
-            queries::signals::mine(conn, user, after, limit + 1)?,
-            cache.get(conn)?,
-        ))
-    })
-    .await?;
-    let (rows, next_cursor) = page(rows, limit, |row| (row.created_at, row.id));
-    let items = rows
-        .iter()
-        .map(|row| SignalView::of(row, &reference.names))
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows = intake::mine(&state, &reporter, after, limit + 1).await?;
+    let (items, next_cursor) = page(rows, limit, |view| (view.created_at, view.id));
     Ok(web::Json(SignalPage { items, next_cursor }))
 }
 
@@ -177,32 +162,6 @@ pub async fn retract(
     reporter: Authorized<perm::SignalsOwn>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let settings = &state.settings.intake;
-    let oldest = IsoWeek::of(intake::today(settings))
-        .plus_weeks(-i64::from(settings.correction_window_weeks))
-        .monday();
-    let user = reporter.user.id;
-    let audit = Audit::new("signals.retract", Outcome::Success, &meta)
-        .by(&reporter)
-        .target("signal", id);
-    let outcome = db::run(&state.pool, move |conn| {
-        use diesel::Connection;
-        conn.transaction(|conn| {
-            let outcome = queries::signals::retract(conn, id, user, oldest)?;
-            if matches!(outcome, Retraction::Retracted) {
-                queries::audit::record(conn, audit.row())?;
-            }
-            Ok(outcome)
-        })
-    })
-    .await?;
-    match outcome {
-        Retraction::Retracted => Ok(HttpResponse::NoContent().finish()),
-        Retraction::NotFound => Err(ApiError::NotFound),
-        Retraction::OutsideWindow => Err(ApiError::Conflict(format!(
-            "this signal is older than the correction window of {} weeks",
-            settings.correction_window_weeks
-        ))),
-    }
+    intake::retract(&state, &reporter, id.into_inner(), meta).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

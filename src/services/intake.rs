@@ -19,7 +19,7 @@ use crate::auth::Principal;
 use crate::auth::principal::RequestMeta;
 use crate::config::IntakeSettings;
 use crate::db::group_commit::Submitted;
-use crate::db::queries::signals::{Admit, NewSignal, Quota, StoredSignal};
+use crate::db::queries::signals::{Admit, NewSignal, Quota, Retraction, StoredSignal};
 use crate::db::queries::{audit, idempotency, signals};
 use crate::db::vocabulary_cache::Reference;
 use crate::db::{self};
@@ -343,4 +343,58 @@ fn store(
         status: StatusCode::CREATED,
         body: serde_json::to_value(view).map_err(ApiError::internal)?,
     })
+}
+/// Up to `limit` of `reporter`'s own signals, newest first, after the cursor
+/// `(created_at, id)` (record-level rows exist only within the retention period).
+pub async fn mine(
+    state: &AppState,
+    reporter: &Principal,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<SignalView>, ApiError> {
+    let (user, cache) = (reporter.user.id, std::sync::Arc::clone(&state.vocabulary));
+    let (rows, reference) = db::run(&state.pool, move |conn| {
+        Ok((signals::mine(conn, user, after, limit)?, cache.get(conn)?))
+    })
+    .await?;
+    rows.iter()
+        .map(|row| SignalView::of(row, &reference.names))
+        .collect()
+}
+
+/// Retracts one of `reporter`'s signals whose week is within the correction window; its
+/// cells are decremented. Someone else's or an unknown signal: 404; too old: 409.
+pub async fn retract(
+    state: &AppState,
+    reporter: &Principal,
+    id: Uuid,
+    meta: RequestMeta,
+) -> Result<(), ApiError> {
+    let settings = &state.settings.intake;
+    let oldest = IsoWeek::of(today(settings))
+        .plus_weeks(-i64::from(settings.correction_window_weeks))
+        .monday();
+    let user = reporter.user.id;
+    let audit = Audit::new("signals.retract", Outcome::Success, &meta)
+        .by(reporter)
+        .target("signal", id);
+    let outcome = db::run(&state.pool, move |conn| {
+        use diesel::Connection;
+        conn.transaction(|conn| {
+            let outcome = signals::retract(conn, id, user, oldest)?;
+            if matches!(outcome, Retraction::Retracted) {
+                audit::record(conn, audit.row())?;
+            }
+            Ok(outcome)
+        })
+    })
+    .await?;
+    match outcome {
+        Retraction::Retracted => Ok(()),
+        Retraction::NotFound => Err(ApiError::NotFound),
+        Retraction::OutsideWindow => Err(ApiError::Conflict(format!(
+            "this signal is older than the correction window of {} weeks",
+            settings.correction_window_weeks
+        ))),
+    }
 }

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod exports;
 pub mod intake;
 pub mod interventions;
+pub mod population;
 pub mod retention;
 pub mod sessions;
 pub mod trends;

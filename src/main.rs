@@ -108,7 +108,7 @@ fn main() -> ExitCode {
 /// started on the main thread, which lives as long as the process: the kernel's
 /// parent-death signal then stops it even if this process is killed.
 fn database(settings: &Settings) -> anyhow::Result<(String, Option<EmbeddedPostgres>)> {
-    if let Some(url) = &settings.database.url {
+    if let Some(url) = settings.database.external_url()? {
         return Ok((url.expose().to_string(), None));
     }
     let dir = settings.data_dir.join("postgres");

@@ -55,7 +55,7 @@ pub struct Settings {
     #[command(flatten)]
     pub intake: IntakeSettings,
 
-    /// Disclosure threshold (DESIGN §5): a published count below it is suppressed.
+    /// Disclosure threshold (docs/design.md §5): a published count below it is suppressed.
     /// Never below 3.
     #[arg(long = "min-count", env = "LAGESBILD_MIN_COUNT", default_value_t = 5,
           value_parser = clap::value_parser!(u32).range(3..=100))]

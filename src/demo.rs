@@ -234,8 +234,8 @@ pub fn generate(
                         ))
                     })?;
                     let source = *rng.pick(sources_for(arena));
-                    // Record keys come from the CSPRNG like every other signal's (DESIGN §5):
-                    // knowing the seed must not reveal them.
+                    // Record keys come from the CSPRNG like every other signal's
+                    // (docs/design.md §5): knowing the seed must not reveal them.
                     let submitted_by = reporters
                         .iter()
                         .find(|(role, _)| *role == source)

@@ -289,7 +289,7 @@ fn create_admin(settings: &Settings, username: &str, area: &str) -> anyhow::Resu
     Ok(())
 }
 
-/// A 201 means durable (DESIGN §1) only on a server that flushes its commits: say so
+/// A 201 means durable (docs/design.md §1) only on a server that flushes its commits: say so
 /// loudly at start when it does not.
 fn warn_if_not_durable(url: &str) {
     let settings = PgConnection::establish(url)

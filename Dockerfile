@@ -25,7 +25,14 @@ WORKDIR /var/lib/lagesbild
 ENV LAGESBILD_BIND=0.0.0.0:8080 \
     LAGESBILD_DATA_DIR=/var/lib/lagesbild \
     LAGESBILD_LOG_FORMAT=json
+# The access-token key is generated once into $LAGESBILD_DATA_DIR/jwt-signing.key: mount a
+# volume here (docker-compose.yml does), or give LAGESBILD_JWT_SECRET_FILE, or every new
+# container gets a new key and signs everyone out.
 EXPOSE 8080
+# No curl in this image: the binary asks /health/ready itself (at LAGESBILD_BIND, with
+# 0.0.0.0 meaning 127.0.0.1) and exits 0 on 200, 1 otherwise.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["lagesbild", "healthcheck"]
 # SIGTERM drains in-flight requests (LAGESBILD_SHUTDOWN_TIMEOUT_SECS, default 30 s).
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["lagesbild"]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Intake benchmark (issue 4, DESIGN §7), all in one run on one machine:
+# Intake benchmark (issue 4, docs/design.md §7), all in one run on one machine:
 #   (a) PostgreSQL's own rate for the statement the service runs for one signal
 #       (quota counter, insert, both cell upserts; one statement) via pgbench, 32 clients;
 #   (b) POST /v1/signals through HTTP, 32 connections, API tokens of 32 reporters;

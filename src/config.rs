@@ -55,7 +55,7 @@ pub struct Settings {
     #[command(flatten)]
     pub intake: IntakeSettings,
 
-    /// Disclosure threshold (DESIGN §5): a published count below it is suppressed.
+    /// Disclosure threshold (docs/design.md §5): a published count below it is suppressed.
     /// Never below 3.
     #[arg(long = "min-count", env = "LAGESBILD_MIN_COUNT", default_value_t = 5,
           value_parser = clap::value_parser!(u32).range(3..=100))]
@@ -85,6 +85,24 @@ pub struct DatabaseSettings {
     /// PostgreSQL connection URL. When unset, `serve` starts a private embedded PostgreSQL.
     #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true)]
     pub url: Option<Secret>,
+
+    /// The database password, kept out of DATABASE_URL (which then names user, host and
+    /// database only). It may hold any character: it is percent-encoded into the URL.
+    #[arg(
+        long = "database-password",
+        env = "LAGESBILD_DATABASE_PASSWORD",
+        hide_env_values = true
+    )]
+    pub password: Option<Secret>,
+
+    /// A file holding the database password (instead of LAGESBILD_DATABASE_PASSWORD),
+    /// e.g. a container secret. A trailing line break is ignored.
+    #[arg(
+        long = "database-password-file",
+        env = "LAGESBILD_DATABASE_PASSWORD_FILE",
+        conflicts_with = "password"
+    )]
+    pub password_file: Option<PathBuf>,
 
     /// Maximum number of pooled database connections. A few per database core is best:
     /// more only adds contention (measured in bench/README.md).
@@ -117,6 +135,67 @@ impl DatabaseSettings {
     pub fn checkout_timeout(&self) -> Duration {
         Duration::from_millis(self.checkout_timeout_ms)
     }
+
+    /// The URL of an external database: DATABASE_URL, with the password of
+    /// LAGESBILD_DATABASE_PASSWORD(_FILE) put in when one is given. `None` when
+    /// DATABASE_URL is unset (the private server is used). Errors never show the URL or
+    /// the password.
+    pub fn external_url(&self) -> anyhow::Result<Option<Secret>> {
+        let password = match (&self.password, &self.password_file) {
+            (Some(password), _) => Some(password.clone()),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    anyhow::anyhow!(
+                        "reading LAGESBILD_DATABASE_PASSWORD_FILE {}: {e}",
+                        path.display()
+                    )
+                })?;
+                Some(Secret::new(text.trim_end_matches(['\r', '\n'])))
+            }
+            (None, None) => None,
+        };
+        match (&self.url, password) {
+            (url, None) => Ok(url.clone()),
+            (None, Some(_)) => anyhow::bail!(
+                "a database password is given but DATABASE_URL is unset: set it to \
+                 postgres://USER@HOST:PORT/DATABASE"
+            ),
+            (Some(url), Some(password)) => {
+                with_password(url.expose(), password.expose()).map(|url| Some(Secret::new(url)))
+            }
+        }
+    }
+}
+
+/// `url` (a `postgres://` or `postgresql://` URL without a password) with `password`
+/// percent-encoded into its user part, so that `@ : / # %` and any other character stay
+/// part of the password.
+pub fn with_password(url: &str, password: &str) -> anyhow::Result<String> {
+    anyhow::ensure!(!password.is_empty(), "the database password is empty");
+    let (scheme, rest) = url
+        .split_once("://")
+        .filter(|(scheme, _)| matches!(*scheme, "postgres" | "postgresql"))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "with a separate database password, DATABASE_URL must be a URL: \
+                 postgres://USER@HOST:PORT/DATABASE"
+            )
+        })?;
+    let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    let (user, hosts) = authority.rsplit_once('@').unwrap_or(("", authority));
+    anyhow::ensure!(
+        !user.contains(':'),
+        "DATABASE_URL holds a password too: give it in one place only"
+    );
+    let mut encoded = String::with_capacity(password.len() * 3);
+    for byte in password.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    Ok(format!("{scheme}://{user}:{encoded}@{hosts}{tail}"))
 }
 
 #[derive(Debug, Clone, Args)]
@@ -317,6 +396,8 @@ pub struct LogSettings {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     #[test]
@@ -342,6 +423,126 @@ mod tests {
                 .to_string()
                 .contains("LAGESBILD_RETENTION_WEEKS")
         );
+    }
+
+    /// Percent-decoding as libpq does it, written out for the test.
+    fn decode(text: &str) -> Vec<u8> {
+        let bytes = text.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_password_with_url_delimiters_round_trips() {
+        let url = with_password(
+            "postgres://lagesbild@db:5432/lagesbild?sslmode=disable",
+            "p@ss:w/rd#%",
+        )
+        .unwrap();
+        assert_eq!(
+            url,
+            "postgres://lagesbild:p%40ss%3Aw%2Frd%23%25@db:5432/lagesbild?sslmode=disable"
+        );
+        // Read back as a URL: user, host, port and database are intact, and the
+        // password decodes to what was given.
+        let parsed = url::Url::parse(&url).unwrap();
+        assert_eq!(parsed.username(), "lagesbild");
+        assert_eq!(parsed.host_str(), Some("db"));
+        assert_eq!(parsed.port(), Some(5432));
+        assert_eq!(parsed.path(), "/lagesbild");
+        assert_eq!(parsed.query(), Some("sslmode=disable"));
+        assert_eq!(decode(parsed.password().unwrap()), b"p@ss:w/rd#%");
+    }
+
+    #[test]
+    fn a_url_without_user_or_path_gets_the_password_in_the_right_place() {
+        assert_eq!(
+            with_password("postgresql://db", "a b").unwrap(),
+            "postgresql://:a%20b@db"
+        );
+        assert_eq!(
+            with_password("postgres://app@[::1]:5432", "x").unwrap(),
+            "postgres://app:x@[::1]:5432"
+        );
+    }
+
+    #[test]
+    fn two_passwords_a_non_url_or_an_empty_password_are_refused() {
+        let twice = with_password("postgres://app:hunter2@db/lagesbild", "new").unwrap_err();
+        assert!(twice.to_string().contains("one place only"));
+        assert!(!twice.to_string().contains("hunter2"));
+        assert!(with_password("host=db user=app", "x").is_err());
+        assert!(with_password("postgres://app@db/lagesbild", "").is_err());
+    }
+
+    #[test]
+    fn the_password_comes_from_the_setting_or_a_file_and_never_without_a_url() {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            database: DatabaseSettings,
+        }
+        // Every field is set below, so the test does not depend on the environment.
+        let settings = |url: Option<&str>, password: Option<&str>, file: Option<&Path>| {
+            let mut database = <Wrapper as clap::Parser>::parse_from(["test"]).database;
+            database.url = url.map(Secret::new);
+            database.password = password.map(Secret::new);
+            database.password_file = file.map(Path::to_path_buf);
+            database.external_url()
+        };
+        let url = Some("postgres://app@db/lagesbild");
+        let file = std::env::temp_dir().join(format!("lgb-db-password-{}", std::process::id()));
+        std::fs::write(&file, "p@ss:w/rd#%\r\n").unwrap();
+        let from_file = settings(url, None, Some(&file));
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(
+            from_file.unwrap().unwrap().expose(),
+            "postgres://app:p%40ss%3Aw%2Frd%23%25@db/lagesbild"
+        );
+        assert_eq!(
+            settings(url, Some("s3cret"), None)
+                .unwrap()
+                .unwrap()
+                .expose(),
+            "postgres://app:s3cret@db/lagesbild"
+        );
+        let plain = settings(Some("postgres://app:pw@db/lagesbild"), None, None);
+        assert_eq!(
+            plain.unwrap().unwrap().expose(),
+            "postgres://app:pw@db/lagesbild"
+        );
+        assert_eq!(settings(None, None, None).unwrap(), None);
+        let orphan = settings(None, Some("s3cret"), None).unwrap_err();
+        assert!(orphan.to_string().contains("DATABASE_URL is unset"));
+        let missing = settings(url, None, Some(Path::new("/nonexistent/lgb-password")));
+        assert!(
+            missing
+                .unwrap_err()
+                .to_string()
+                .contains("LAGESBILD_DATABASE_PASSWORD_FILE")
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_password_round_trips(password in "\\PC{1,40}") {
+            let url = with_password("postgres://app@db:5432/lagesbild", &password).unwrap();
+            let parsed = url::Url::parse(&url).unwrap();
+            proptest::prop_assert_eq!(parsed.host_str(), Some("db"));
+            proptest::prop_assert_eq!(parsed.path(), "/lagesbild");
+            proptest::prop_assert_eq!(decode(parsed.password().unwrap()), password.as_bytes());
+        }
     }
 
     #[test]

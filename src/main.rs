@@ -1,6 +1,9 @@
 //! The `lagesbild` command line: a thin shell around the library.
 
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -59,6 +62,16 @@ enum Command {
         #[command(flatten)]
         settings: Settings,
     },
+    /// Ask a running `serve` whether it is ready (GET /health/ready): exit status 0 on
+    /// 200, 1 otherwise. For container health checks; needs no curl.
+    Healthcheck {
+        /// Address of the service; 0.0.0.0 or [::] (listening everywhere) mean this host.
+        #[arg(long, env = "LAGESBILD_BIND", default_value = "127.0.0.1:8080")]
+        address: SocketAddr,
+        /// Seconds to wait for the connection and for the answer.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=60))]
+        timeout_secs: u64,
+    },
     /// Create an admin account. The password is read from LAGESBILD_ADMIN_PASSWORD or,
     /// when that is unset, from the first line of standard input.
     CreateAdmin {
@@ -88,6 +101,10 @@ fn main() -> ExitCode {
             area,
             settings,
         } => create_admin(&settings, &username, &area),
+        Command::Healthcheck {
+            address,
+            timeout_secs,
+        } => healthcheck(address, Duration::from_secs(timeout_secs)),
         Command::Purge(settings) => purge(&settings),
         Command::RefreshCube(settings) => refresh_cube(&settings),
         Command::DemoData {
@@ -110,7 +127,7 @@ fn main() -> ExitCode {
 /// started on the main thread, which lives as long as the process: the kernel's
 /// parent-death signal then stops it even if this process is killed.
 fn database(settings: &Settings) -> anyhow::Result<(String, Option<EmbeddedPostgres>)> {
-    if let Some(url) = &settings.database.url {
+    if let Some(url) = settings.database.external_url()? {
         return Ok((url.expose().to_string(), None));
     }
     let dir = settings.data_dir.join("postgres");
@@ -162,6 +179,69 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     drop(server);
     tracing::info!("stopped");
     result
+}
+
+/// GET /health/ready over a plain TCP connection (the runtime image has no curl): `Ok`
+/// on 200, an error naming the status or the failure otherwise.
+fn healthcheck(address: SocketAddr, timeout: Duration) -> anyhow::Result<()> {
+    let target = reachable(address);
+    let deadline = Instant::now() + timeout;
+    let mut stream = TcpStream::connect_timeout(&target, timeout)
+        .with_context(|| format!("not ready: cannot connect to {target}"))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(
+        stream,
+        "GET /health/ready HTTP/1.1\r\nHost: {target}\r\nUser-Agent: lagesbild-healthcheck\r\n\
+         Connection: close\r\n\r\n"
+    )
+    .with_context(|| format!("not ready: sending to {target}"))?;
+    // Only the status line matters: read until its end, at most 1 KiB, within the deadline.
+    let mut head = Vec::new();
+    let mut buffer = [0u8; 256];
+    while !head.windows(2).any(|w| w == b"\r\n") && head.len() < 1024 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        anyhow::ensure!(
+            !left.is_zero(),
+            "not ready: no answer from {target} in time"
+        );
+        stream.set_read_timeout(Some(left))?;
+        let read = stream
+            .read(&mut buffer)
+            .with_context(|| format!("not ready: reading the answer of {target}"))?;
+        if read == 0 {
+            break;
+        }
+        head.extend_from_slice(&buffer[..read]);
+    }
+    match status_code(&head) {
+        Some(200) => {
+            println!("ready");
+            Ok(())
+        }
+        Some(status) => anyhow::bail!("not ready: /health/ready answered {status}"),
+        None => anyhow::bail!("not ready: {target} did not answer with HTTP"),
+    }
+}
+
+/// Where to connect for a service bound to `address`: an unspecified address (listening
+/// on every interface) is reached on the loopback interface of its family.
+fn reachable(address: SocketAddr) -> SocketAddr {
+    match address.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, address.port()).into(),
+        IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, address.port()).into(),
+        _ => address,
+    }
+}
+
+/// The status code of an HTTP/1.x status line (`HTTP/1.1 200 OK`).
+fn status_code(head: &[u8]) -> Option<u16> {
+    let line = head.split(|&b| b == b'\r' || b == b'\n').next()?;
+    let mut parts = std::str::from_utf8(line).ok()?.split(' ');
+    let version = parts.next()?;
+    let code = parts.next()?;
+    (version.starts_with("HTTP/1.") && code.len() == 3)
+        .then(|| code.parse().ok())
+        .flatten()
 }
 
 fn read_password() -> anyhow::Result<String> {
@@ -230,7 +310,7 @@ fn create_admin(settings: &Settings, username: &str, area: &str) -> anyhow::Resu
     Ok(())
 }
 
-/// A 201 means durable (DESIGN §1) only on a server that flushes its commits: say so
+/// A 201 means durable (docs/design.md §1) only on a server that flushes its commits: say so
 /// loudly at start when it does not.
 fn warn_if_not_durable(url: &str) {
     let settings = PgConnection::establish(url)
@@ -386,4 +466,44 @@ fn demo_data(settings: &Settings, weeks: u16, seed: u64, force: bool) -> anyhow:
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("packed {} cube blocks for exports", report.blocks);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_code_is_read_from_the_status_line() {
+        assert_eq!(
+            status_code(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n"),
+            Some(200)
+        );
+        assert_eq!(
+            status_code(b"HTTP/1.0 503 Service Unavailable\r\n"),
+            Some(503)
+        );
+        assert_eq!(status_code(b"HTTP/1.1 200"), Some(200));
+        assert_eq!(status_code(b"SSH-2.0-OpenSSH_9.2\r\n"), None);
+        assert_eq!(status_code(b"HTTP/1.1 2000 OK\r\n"), None);
+        assert_eq!(status_code(b""), None);
+    }
+
+    #[test]
+    fn a_service_listening_everywhere_is_reached_on_loopback() {
+        let reach = |a: &str| reachable(a.parse().unwrap()).to_string();
+        assert_eq!(reach("0.0.0.0:8080"), "127.0.0.1:8080");
+        assert_eq!(reach("[::]:8080"), "[::1]:8080");
+        assert_eq!(reach("10.1.2.3:9000"), "10.1.2.3:9000");
+    }
+
+    #[test]
+    fn a_closed_port_is_not_ready() {
+        // Bind and drop a listener: nothing listens on that port any more.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let error = healthcheck(([127, 0, 0, 1], port).into(), Duration::from_secs(1));
+        assert!(error.unwrap_err().to_string().contains("cannot connect"));
+    }
 }

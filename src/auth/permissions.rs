@@ -1,4 +1,4 @@
-//! The permission matrix of DESIGN §3, written once.
+//! The permission matrix of docs/design.md §3, written once.
 //!
 //! Handlers name the permission they need as a type parameter of
 //! [`Authorized`](super::Authorized), e.g. `Authorized<perm::UsersManage>`; a handler

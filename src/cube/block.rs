@@ -19,7 +19,7 @@ use crate::domain::trend::{CountRequest, GENDERS, SOURCES};
 pub const FORMAT: u8 = 1;
 /// Bytes per cell: three 2-byte ids, gender, source, 4-byte n, 4-byte key residue.
 const RECORD: usize = 16;
-/// Key sums are only ever read modulo this (DESIGN §5).
+/// Key sums are only ever read modulo this (docs/design.md §5).
 const KEY_SPACE: i64 = 1 << 31;
 
 /// Where a cell lies, besides its week and district. Ordered as export rows are: by age

@@ -194,7 +194,7 @@ fn control_character_at(value: &serde_json::Value, path: String) -> Option<Strin
 }
 
 /// `signals.3.area` or `signals[3].area` → index 3, field `area`: batch errors name
-/// the item by index (DESIGN §4).
+/// the item by index (docs/design.md §4).
 pub fn split_index(mut error: FieldError) -> FieldError {
     let normalised = error.field.replace('[', ".").replace(']', "");
     let mut parts = normalised.splitn(3, '.');

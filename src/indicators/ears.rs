@@ -5,7 +5,7 @@
 //! C3(t) = Σ_{i=t−2..t} max(0, C2(i) − 1). Alarms: C1 ≥ 3 or C2 ≥ 3 is a warning,
 //! C3 ≥ 2 an alert, and none at all unless periods t−3..=t sum to at least 5.
 //!
-//! Decisions where DESIGN §6 is silent:
+//! Decisions of our own (docs/design.md §6):
 //! - C1/C2 at t need y_t published and the whole baseline inside the series. Suppressed
 //!   baseline points are skipped: mean and SD (divisor m − 1) are over the m published
 //!   ones, provided m ≥ 5 of 7; otherwise the statistic is `None`.

@@ -12,7 +12,7 @@
 //! pooled σ² = RSS/(n − 4). These are exactly σ²·(X'X)⁻¹ⱼⱼ of the full design, computed
 //! from centred sums without forming or inverting X'X.
 //!
-//! Decisions where DESIGN §6 is silent: a point with t < T0 is pre, t ≥ T0 post; the
+//! Decisions of our own (docs/design.md §6): a point with t < T0 is pre, t ≥ T0 post; the
 //! caller has already skipped missing periods. Besides fewer than 8 pre or 4 post
 //! points, a segment whose t are all equal (a singular design) is insufficient data.
 

@@ -1,4 +1,4 @@
-//! Indicators over one series of published counts (DESIGN §6): rolling mean and
+//! Indicators over one series of published counts (docs/design.md §6): rolling mean and
 //! relative change ([`series`]), EARS aberration alarms ([`ears`]), the Mann–Kendall /
 //! Theil–Sen trend summary ([`trend`]) and the interrupted-time-series intervention
 //! effect ([`its`]), with the distribution functions they need ([`stats`]).

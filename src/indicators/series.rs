@@ -3,7 +3,7 @@
 //! A series is `&[Option<f64>]`, one entry per period: `Some(0.0)` for a period without
 //! signals, `None` for a suppressed one.
 //!
-//! Decisions where DESIGN §6 is silent: the rolling window is the 4 periods t−3..=t
+//! Decisions of our own (docs/design.md §6): the rolling window is the 4 periods t−3..=t
 //! and the mean is over the published values among them, `None` if fewer than 3 are
 //! published. Periods before the start of the series count as not published, so the
 //! first possible mean is at t = 2; y_t itself may be suppressed.

@@ -7,7 +7,7 @@
 //! ties in y; z carries the continuity correction; p = 2(1 − Φ(|z|)) comes from erfc,
 //! so tiny p keep their precision.
 //!
-//! Decisions where DESIGN §6 is silent: pairs with equal x (not expected, periods are
+//! Decisions of our own (docs/design.md §6): pairs with equal x (not expected, periods are
 //! distinct) count neither in S nor among the Theil–Sen slopes; with Var(S) = 0 (all y
 //! equal) z = 0 and p = 1.
 

@@ -1,4 +1,4 @@
-//! Interventions and their effect on the trend (interrupted time series, DESIGN §6).
+//! Interventions and their effect on the trend (interrupted time series, docs/design.md §6).
 
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};

@@ -131,7 +131,7 @@ fn request_hash(endpoint: &str, inputs: &[SignalInput]) -> Result<Vec<u8>, ApiEr
     Ok(hasher.finalize().to_vec())
 }
 
-/// A record key for the cell key method (DESIGN §5), from the operating system's CSPRNG.
+/// A record key for the cell key method (docs/design.md §5), from the operating system's CSPRNG.
 pub fn record_key() -> Result<i32, ApiError> {
     let raw =
         getrandom::u32().map_err(|e| ApiError::internal(anyhow::anyhow!("no randomness: {e}")))?;

@@ -1,5 +1,5 @@
 //! Interventions: registering them, listing them, and estimating their effect on the
-//! published weekly counts of their area (interrupted time series, DESIGN §6).
+//! published weekly counts of their area (interrupted time series, docs/design.md §6).
 
 use chrono::{DateTime, Utc};
 use diesel::Connection;

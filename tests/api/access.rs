@@ -1,4 +1,4 @@
-//! Every route × every kind of caller, against the permission matrix of DESIGN §3.
+//! Every route × every kind of caller, against the permission matrix of docs/design.md §3.
 
 use lagesbild::auth::Permission;
 use lagesbild::domain::identity::Role;

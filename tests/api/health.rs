@@ -254,3 +254,40 @@ async fn cors_allows_only_configured_origins() {
         "no origins by default"
     );
 }
+
+/// Runs `lagesbild healthcheck --address <address>` and returns what it did.
+async fn healthcheck(address: String) -> std::process::Output {
+    actix_web::rt::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lagesbild"))
+            .args(["healthcheck", "--address", &address, "--timeout-secs", "5"])
+            .output()
+            .expect("running lagesbild healthcheck")
+    })
+    .await
+    .unwrap()
+}
+
+#[actix_web::test]
+async fn the_healthcheck_command_succeeds_only_against_a_ready_service() {
+    let ready = TestApp::spawn().await;
+    let output = healthcheck(ready.address.trim_start_matches("http://").to_owned()).await;
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "ready");
+
+    // Running, but its database is unreachable: /health/ready answers 503.
+    let unready = TestApp::start(
+        test_settings("postgres://postgres@127.0.0.1:1/nowhere"),
+        None,
+    );
+    let output = healthcheck(unready.address.trim_start_matches("http://").to_owned()).await;
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("answered 503"));
+
+    // Nothing listens on the port at all.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .unwrap();
+    let output = healthcheck(closed.to_string()).await;
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot connect"));
+}

@@ -147,7 +147,7 @@ struct Sums {
     key_sum: i64,
 }
 
-/// DESIGN §5 written out independently of `src/disclosure.rs`.
+/// docs/design.md §5 written out independently of `src/disclosure.rs`.
 fn cell_key(n: i64, key_sum: i64) -> Option<i64> {
     if n == 0 {
         return Some(0);

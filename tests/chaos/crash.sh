@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Crash safety (issue 6, DESIGN §7 "no acknowledged signal is lost when PostgreSQL is
+# Crash safety (issue 6, docs/design.md §7: "no acknowledged signal is lost when PostgreSQL is
 # killed; database down → 503 within 5 s, recovery without restart").
 #
 # Runs keyed intake load against Lägesbild, SIGKILLs its PostgreSQL's postmaster in the
@@ -24,7 +24,7 @@ KILL_AT=${KILL_AT:-20}        # seconds into the load when the postmaster is SIG
 DOWN_FOR=${DOWN_FOR:-5}       # seconds PostgreSQL stays down before the restart begins
 CLIENTS=${CLIENTS:-32}        # concurrent HTTP clients, each request from one of CLIENTS reporters
 TIMEOUT=${TIMEOUT:-10}        # client timeout per request, seconds
-HANG_LIMIT=${HANG_LIMIT:-5}   # an answer slower than this counts as a hang (DESIGN: 503 within 5 s)
+HANG_LIMIT=${HANG_LIMIT:-5}   # an answer slower than this counts as a hang (design.md §7: 503 within 5 s)
 # postmaster: SIGKILL the postmaster only (its backends notice its death and exit);
 # all: the postmaster and all its children at once, as an OOM kill or power cut would.
 KILL_MODE=${KILL_MODE:-postmaster}

@@ -1,5 +1,5 @@
 //! Trends, alerts and the series behind intervention effects: the cells a request
-//! selects, published through disclosure control, with the indicators of DESIGN §6.
+//! selects, published through disclosure control, with the indicators of docs/design.md §6.
 //!
 //! [`published`] turns summed cells into series (pure); this module reads the cells
 //! and the population for a checked request and runs it.

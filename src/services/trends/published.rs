@@ -1,4 +1,5 @@
-//! Published series: counts per series and period, with the indicators of DESIGN §6.
+//! Published series: counts per series and period, with the indicators of
+//! docs/design.md §6.
 //!
 //! The cells are summed per series and period, each sum is published through the
 //! disclosure control, and every indicator is computed from the published values only.

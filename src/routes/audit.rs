@@ -9,10 +9,10 @@ use uuid::Uuid;
 use crate::auth::permissions::perm;
 use crate::db::models::AuditEvent;
 use crate::db::queries::audit::AuditFilter;
-use crate::db::{self, queries};
 use crate::error::{ApiError, Problem};
 use crate::http::caller::Authorized;
 use crate::http::pagination::page_limit;
+use crate::services::audit;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -112,11 +112,7 @@ pub async fn list(
         before: params.cursor,
         limit: limit + 1,
     };
-    let scope = admin.area.path.clone();
-    let events = db::run(&state.pool, move |conn| {
-        queries::audit::list(conn, &scope, &filter)
-    })
-    .await?;
+    let events = audit::list(&state, &admin, filter).await?;
     let more = events.len() as i64 > limit;
     let items: Vec<AuditEventView> = events
         .into_iter()

@@ -112,20 +112,7 @@ pub async fn logout(
     meta: RequestMeta,
     caller: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = caller.0;
-    let session = principal.session().ok_or_else(|| {
-        ApiError::Forbidden("API tokens are revoked with DELETE /v1/api-tokens/{id}".into())
-    })?;
-    let row = Audit::new("auth.logout", Outcome::Success, &meta)
-        .by(&principal)
-        .target("session", session);
-    db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
-            queries::sessions::revoke(conn, session, chrono::Utc::now())?;
-            queries::audit::record(conn, row.row())
-        })
-    })
-    .await?;
+    sessions::logout(&state, &caller.0, meta).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -1,4 +1,5 @@
-//! Building audit-log rows: who did what, to what, with which outcome, in which request.
+//! The audit log: building its rows (who did what, to what, with which outcome, in
+//! which request), and reading them back for an admin's area.
 //!
 //! Rows hold ids, codes and counts, never passwords, tokens or free text from requests.
 
@@ -6,7 +7,11 @@ use uuid::Uuid;
 
 use crate::auth::Principal;
 use crate::auth::principal::RequestMeta;
-use crate::db::models::NewAuditEvent;
+use crate::db::models::{AuditEvent, NewAuditEvent};
+use crate::db::queries::audit::AuditFilter;
+use crate::db::{self, queries};
+use crate::error::ApiError;
+use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -72,4 +77,17 @@ impl Audit {
     pub fn row(&self) -> &NewAuditEvent {
         &self.0
     }
+}
+
+/// The events of `admin`'s area that `filter` selects, newest first.
+pub async fn list(
+    state: &AppState,
+    admin: &Principal,
+    filter: AuditFilter,
+) -> Result<Vec<AuditEvent>, ApiError> {
+    let scope = admin.area.path.clone();
+    db::run(&state.pool, move |conn| {
+        queries::audit::list(conn, &scope, &filter)
+    })
+    .await
 }

@@ -4,6 +4,7 @@
 //! permissions, scope and disclosure control are one code path.
 
 pub mod api_tokens;
+pub mod areas;
 pub mod audit;
 pub mod demo;
 pub mod exports;
@@ -14,3 +15,4 @@ pub mod retention;
 pub mod sessions;
 pub mod trends;
 pub mod users;
+pub mod vocabulary;

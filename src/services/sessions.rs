@@ -12,6 +12,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::auth::Principal;
 use crate::auth::password;
 use crate::auth::principal::RequestMeta;
 use crate::auth::secrets;
@@ -292,6 +293,28 @@ pub async fn change_password(
 }
 
 /// Ends every session and revokes every API token of a user whose password changed or
+/// Ends `principal`'s login session: its refresh token and access tokens stop working
+/// at once. API tokens have no session (they are revoked one by one): 403.
+pub async fn logout(
+    state: &AppState,
+    principal: &Principal,
+    meta: RequestMeta,
+) -> Result<(), ApiError> {
+    let session = principal.session().ok_or_else(|| {
+        ApiError::Forbidden("API tokens are revoked with DELETE /v1/api-tokens/{id}".into())
+    })?;
+    let row = Audit::new("auth.logout", Outcome::Success, &meta)
+        .by(principal)
+        .target("session", session);
+    db::run(&state.pool, move |conn| {
+        conn.transaction(|conn| {
+            sessions::revoke(conn, session, Utc::now())?;
+            audit::record(conn, row.row())
+        })
+    })
+    .await
+}
+
 /// who was disabled: nothing issued before keeps working.
 pub fn end_credentials(
     conn: &mut diesel::PgConnection,

@@ -1,7 +1,6 @@
 //! Sessions and the caller's own account: login, refresh, logout, `/v1/me`.
 
 use actix_web::{HttpResponse, get, post, put, web};
-use diesel::Connection;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -10,13 +9,11 @@ use validator::Validate;
 use crate::auth::Permission;
 use crate::auth::password::NewPassword;
 use crate::auth::principal::RequestMeta;
-use crate::db::{self, queries};
 use crate::domain::identity::{AccountKind, Role};
 use crate::domain::rules::no_control_chars;
 use crate::error::{ApiError, Problem};
 use crate::http::caller::Authenticated;
 use crate::http::json::Json;
-use crate::services::audit::{Audit, Outcome};
 use crate::services::sessions::{self, TokenPair};
 use crate::state::AppState;
 

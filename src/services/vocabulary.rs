@@ -330,4 +330,3 @@ pub async fn update(
     state.vocabulary.invalidate();
     Ok(updated.into())
 }
-

@@ -17,6 +17,7 @@ use validator::Validate;
 
 use crate::auth::Principal;
 use crate::auth::principal::RequestMeta;
+use crate::auth::secrets;
 use crate::config::IntakeSettings;
 use crate::db::group_commit::Submitted;
 use crate::db::queries::signals::{Admit, NewSignal, Quota, Retraction, StoredSignal};
@@ -195,6 +196,9 @@ pub async fn submit(
         .map(|_| request_hash(endpoint, &inputs))
         .transpose()?
         .unwrap_or_default();
+    // Stored only as a keyed digest: a client may have put anything into its key.
+    let secret = state.jwt.derived_secret("idempotency key");
+    let key = key.map(|key| secrets::keyed_digest(&secret, key.as_bytes()));
     let audit_row = Audit::new("signals.batch", Outcome::Success, &meta).by(principal);
     let cache = std::sync::Arc::clone(&state.vocabulary);
     db::run(&state.pool, move |conn| {

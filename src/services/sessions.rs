@@ -104,15 +104,27 @@ where
 }
 
 /// The throttling key of a client: its IPv4 address, or its IPv6 /64 (one subscriber
-/// usually holds a whole /64).
-fn client_key(ip: IpAddr) -> String {
-    match ip {
+/// usually holds a whole /64), stored as a keyed digest like every throttle key.
+fn client_key(state: &AppState, ip: IpAddr) -> String {
+    let client = match ip {
         IpAddr::V4(v4) => format!("ip:{v4}"),
         IpAddr::V6(v6) => {
             let s = v6.segments();
             format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
         }
-    }
+    };
+    throttle_key(state, &client)
+}
+
+/// The throttling key of an account as typed. People type passwords into the username
+/// field, so what was typed is kept only as a keyed digest.
+fn account_key(state: &AppState, username: &str) -> String {
+    throttle_key(state, &format!("user:{username}"))
+}
+
+fn throttle_key(state: &AppState, key: &str) -> String {
+    let secret = state.jwt.derived_secret("login throttle");
+    secrets::keyed_digest(&secret, key.as_bytes())
 }
 
 pub async fn login(
@@ -122,8 +134,8 @@ pub async fn login(
     meta: RequestMeta,
 ) -> Result<TokenPair, ApiError> {
     let username = username.trim().to_lowercase();
-    let account_key = format!("user:{username}");
-    let client_key = meta.client_ip.map(client_key);
+    let account_key = account_key(state, &username);
+    let client_key = meta.client_ip.map(|ip| client_key(state, ip));
     let now = Utc::now();
     let (locked, found) = {
         let (account_key, client_key) = (account_key.clone(), client_key.clone());
@@ -235,7 +247,7 @@ pub async fn change_password(
     new: password::NewPassword,
     meta: RequestMeta,
 ) -> Result<TokenPair, ApiError> {
-    let account_key = format!("user:{}", user.username);
+    let account_key = account_key(state, &user.username);
     let now = Utc::now();
     let locked = {
         let key = account_key.clone();

@@ -1174,3 +1174,60 @@ async fn demo_data_is_stored_exactly_like_intake_and_plants_a_rise() {
         "{output:?}"
     );
 }
+
+#[actix_web::test]
+async fn what_clients_type_into_keys_and_usernames_is_stored_only_as_keyed_digests() {
+    let app = TestApp::spawn().await;
+    let school = app.token_for(Role::School, "umea").await;
+    // Someone puts personal data where it does not belong: into an Idempotency-Key…
+    let key = "Anna Svensson 19121212-1212 070-1234567";
+    for _ in 0..2 {
+        let keyed = app
+            .authed(Method::POST, "/v1/signals", &school)
+            .header("Idempotency-Key", key)
+            .json(&signal())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            keyed.status(),
+            201,
+            "the retry is still answered as the first"
+        );
+    }
+    // …and a password into the username field of the login form.
+    let typed = "hemligt-Lösenord-19121212";
+    assert_eq!(app.login_response(typed, "whatever").await.status(), 401);
+
+    #[derive(QueryableByName)]
+    struct Stored {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        value: String,
+    }
+    let stored: Vec<Stored> = sql_query(
+        "SELECT key AS value FROM idempotency_keys UNION ALL SELECT key FROM login_throttle",
+    )
+    .load(&mut app.db())
+    .unwrap();
+    assert!(
+        stored.len() >= 2,
+        "a key and a throttle counter are stored: {}",
+        stored.len()
+    );
+    for Stored { value } in &stored {
+        assert!(
+            value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()),
+            "stored as a digest: {value}"
+        );
+        for secret in ["Anna", "1212", "070", "hemligt", "ip:"] {
+            assert!(!value.contains(secret), "{value} holds {secret}");
+        }
+    }
+    let signals: i64 = sql_query("SELECT count(*)::text AS value FROM signals")
+        .get_result::<Stored>(&mut app.db())
+        .unwrap()
+        .value
+        .parse()
+        .unwrap();
+    assert_eq!(signals, 1, "the keyed retry stored nothing twice");
+}

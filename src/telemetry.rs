@@ -1,9 +1,10 @@
 //! Logs, request ids and Prometheus metrics.
 //!
 //! Every request gets a root span carrying its request id (so every log line written
-//! while serving it carries the id too) and an `X-Request-Id` response header. The span
-//! records the path without its query string: a client that wrongly puts a credential
-//! in a query string must not get it written to the logs.
+//! while serving it carries the id too) and an `X-Request-Id` response header. Nothing a
+//! client sent is logged: the span and the access line name the route template
+//! (`/v1/signals/{id}`), never the raw path or query string, and a refused request is
+//! logged by its status, never by the error's text (which may quote what was sent).
 
 use std::io::IsTerminal;
 use std::time::Instant;
@@ -42,6 +43,13 @@ pub fn init_tracing(settings: &LogSettings) {
         Ok(quiet) if !settings.filter.contains("actix_http") => filter.add_directive(quiet),
         _ => filter,
     };
+    // tracing-actix-web logs every error response at WARN with the error's Debug text,
+    // which may quote a submitted value (an unknown code, a malformed path segment). The
+    // access line already gives route and status; 5xx causes are logged by `error.rs`.
+    let filter = match "tracing_actix_web::middleware=off".parse() {
+        Ok(quiet) if !settings.filter.contains("tracing_actix_web") => filter.add_directive(quiet),
+        _ => filter,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -53,7 +61,8 @@ pub fn init_tracing(settings: &LogSettings) {
     };
 }
 
-/// The root span of each request: method, route template, path and request id.
+/// The root span of each request: request id, method and, once routing has matched it,
+/// the route template.
 pub struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
@@ -67,16 +76,17 @@ impl RootSpanBuilder for RequestSpan {
             "request",
             request_id = %request_id,
             method = %request.method(),
-            path = %request.path(),
+            route = tracing::field::Empty,
             status = tracing::field::Empty,
         )
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
-        let status = match outcome {
-            Ok(response) => response.status(),
-            Err(error) => error.as_response_error().status_code(),
+        let (status, route) = match outcome {
+            Ok(response) => (response.status(), response.request().match_pattern()),
+            Err(error) => (error.as_response_error().status_code(), None),
         };
+        span.record("route", route.as_deref().unwrap_or("unmatched"));
         span.record("status", status.as_u16());
     }
 }

@@ -10,6 +10,7 @@ mod docs;
 mod health;
 mod helpers;
 mod locale;
+mod logs;
 mod migrations;
 mod problems;
 mod signals;

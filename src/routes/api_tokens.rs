@@ -13,15 +13,17 @@ use crate::services::api_tokens::{self, ApiTokenView, CreateApiToken, CreatedApi
 use crate::state::AppState;
 
 /// Mints an API token. Anyone may mint one for themselves with a subset of their own
-/// permissions; admins (`tokens:manage`) for any user of their area, service accounts
-/// included. The secret is returned once and stored only as a SHA-256 digest.
+/// permissions; admins (`tokens:manage`) also for the service accounts of their area,
+/// never for another person. A token's permissions never exceed its owner's role, checked
+/// at every use; a change of role drops the excess for good. The secret is returned once
+/// and stored only as a SHA-256 digest.
 #[utoipa::path(
     tag = "api-tokens",
     security(("bearer" = [])),
     request_body = CreateApiToken,
     responses(
         (status = 201, description = "Created; the secret is in `token`", body = CreatedApiToken),
-        (status = 403, description = "Needs a login session, and `tokens:manage` for other users", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs a login session, and `tokens:manage` for a service account; another person's tokens are theirs to mint", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, unknown user, or permissions the owner lacks", body = Problem, content_type = "application/problem+json"),
     ),
 )]

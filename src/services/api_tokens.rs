@@ -15,6 +15,7 @@ use crate::auth::secrets::{self, API_TOKEN_PREFIX};
 use crate::auth::{Permission, Principal};
 use crate::db::models::{ApiToken, NewApiToken};
 use crate::db::{self, queries};
+use crate::domain::identity::AccountKind;
 use crate::error::ApiError;
 use crate::services::audit::{Audit, Outcome};
 use crate::state::AppState;
@@ -124,6 +125,13 @@ pub async fn create(
                     "user_id",
                     "disabled",
                     "this user is disabled",
+                ));
+            }
+            // A person's tokens are minted by that person: an admin could otherwise hand
+            // themselves a coordinator's `trends:read`, or a reporter's `signals:submit`.
+            if owner.id != caller_id && owner.kind == AccountKind::Person {
+                return Err(ApiError::Forbidden(
+                    "admins mint tokens for service accounts only; a person mints their own".into(),
                 ));
             }
             let role = owner.role;

@@ -9,9 +9,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::Validate;
 
-use crate::auth::Principal;
 use crate::auth::password::{self, NewPassword};
 use crate::auth::principal::RequestMeta;
+use crate::auth::{Permission, Principal};
 use crate::db::models::{Area, NewUser, User};
 use crate::db::{self, queries};
 use crate::domain::identity::{AccountKind, AreaCode, Role, Username};
@@ -300,6 +300,13 @@ pub async fn update(
             let mut updated = queries::users::update_access(conn, id, role, area.id, disabled)?;
             if let Some(hash) = &new_hash {
                 updated = queries::users::set_password(conn, id, hash)?;
+            }
+            if role != current.role {
+                let allowed: Vec<&str> = Permission::granted_to(role)
+                    .iter()
+                    .map(|p| p.as_str())
+                    .collect();
+                queries::api_tokens::narrow(conn, id, &allowed)?;
             }
             if (disabled && !current.disabled) || new_hash.is_some() {
                 crate::services::sessions::end_credentials(conn, id)?;

@@ -634,3 +634,82 @@ async fn areas_are_listed_within_scope_and_admins_add_districts_below_their_area
     .await;
     assert_eq!(renamed.json::<Value>().await.unwrap()["active"], false);
 }
+
+#[actix_web::test]
+async fn tokens_never_carry_more_than_their_owner_holds_and_admins_mint_only_for_services() {
+    let app = TestApp::spawn().await;
+    let admin = app.token_for(Role::Admin, "umea").await;
+    let coordinator = app.create_user(Role::Coordinator, "umea");
+    let session = app.login(&coordinator).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // An admin cannot hand themselves a coordinator's `trends:read` through a token.
+    let count_tokens = || {
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        sql_query("SELECT count(*) AS n FROM api_tokens")
+            .get_result::<N>(&mut app.db())
+            .unwrap()
+            .n
+    };
+    let body = json!({"name": "BI", "user_id": coordinator.id,
+                      "permissions": ["trends:read"], "expires_in_days": 30});
+    let before = count_tokens();
+    let refused = send(&app, Method::POST, "/v1/api-tokens", &admin, Some(body)).await;
+    assert_problem(refused, 403).await;
+    assert_eq!(count_tokens(), before, "nothing stored");
+
+    // The coordinator mints their own; a demotion takes `trends:read` away for good.
+    let own = json!({"name": "BI", "permissions": ["trends:read", "reference:read"],
+                     "expires_in_days": 30});
+    let minted: Value = send(&app, Method::POST, "/v1/api-tokens", &session, Some(own))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = minted["token"].as_str().unwrap().to_owned();
+    let trends = |token: String| {
+        let app = &app;
+        async move {
+            app.authed(Method::GET, "/v1/trends", &token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(trends(token.clone()).await, 200);
+    let path = format!("/v1/users/{}", coordinator.id);
+    for role in ["school", "coordinator"] {
+        let changed = send(
+            &app,
+            Method::PATCH,
+            &path,
+            &admin,
+            Some(json!({"role": role})),
+        )
+        .await;
+        assert_eq!(changed.status(), 200);
+        assert_eq!(
+            trends(token.clone()).await,
+            403,
+            "after becoming {role} the token reads no trends"
+        );
+    }
+    #[derive(QueryableByName)]
+    struct Permissions {
+        #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::Text>)]
+        permissions: Vec<String>,
+    }
+    let stored: Permissions = sql_query("SELECT permissions FROM api_tokens WHERE user_id = $1")
+        .bind::<diesel::sql_types::Uuid, _>(coordinator.id)
+        .get_result(&mut app.db())
+        .unwrap();
+    assert_eq!(stored.permissions, ["reference:read"]);
+}

@@ -99,6 +99,19 @@ pub fn revoke(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> Result<(
     Ok(())
 }
 
+/// Narrows every token of `user` to `allowed` (after a change of role): a permission the
+/// new role lacks is gone for good, and does not come back with a later promotion.
+pub fn narrow(conn: &mut PgConnection, user: Uuid, allowed: &[&str]) -> Result<usize, ApiError> {
+    Ok(diesel::sql_query(
+        "UPDATE api_tokens SET permissions = ARRAY(
+             SELECT p FROM unnest(permissions) AS p WHERE p = ANY($2) ORDER BY p)
+          WHERE user_id = $1 AND NOT permissions <@ $2",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(user)
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(allowed)
+    .execute(conn)?)
+}
+
 /// Revokes every live token of `user`.
 pub fn revoke_all(
     conn: &mut PgConnection,

@@ -42,7 +42,7 @@ cleanup() {
 }
 trap cleanup EXIT
 [ -z "${KEEP_LOG:-}" ] || trap 'cp "$work/serve.log" "$KEEP_LOG"; cleanup' EXIT
-export LAGESBILD_DATA_DIR=$work LAGESBILD_BIND=127.0.0.1:$port LAGESBILD_LOG=${LAGESBILD_LOG:-warn} \
+export LAGESBILD_DATA_DIR=$work LAGESBILD_BIND=127.0.0.1:$port LAGESBILD_METRICS_BIND=127.0.0.1:0 LAGESBILD_LOG=${LAGESBILD_LOG:-warn} \
        LAGESBILD_JWT_SECRET=schemathesis-key-0123456789abcdef0123456789
 unset DATABASE_URL
 if [ -n "$admin_url" ]; then

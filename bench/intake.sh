@@ -24,7 +24,7 @@ cargo build --release --quiet
 bin=target/release/lagesbild
 
 psql -q "$admin_url" -c 'DROP DATABASE IF EXISTS lgb_bench WITH (FORCE)' -c 'CREATE DATABASE lgb_bench'
-export DATABASE_URL=$db_url LAGESBILD_BIND=127.0.0.1:$port LAGESBILD_LOG=warn LAGESBILD_DATA_DIR=$work \
+export DATABASE_URL=$db_url LAGESBILD_BIND=127.0.0.1:$port LAGESBILD_METRICS_BIND=127.0.0.1:0 LAGESBILD_LOG=warn LAGESBILD_DATA_DIR=$work \
        LAGESBILD_SIGNAL_QUOTA=100000000 ${POOL:+LAGESBILD_DB_POOL_SIZE=$POOL} ${COMMITTERS:+LAGESBILD_INTAKE_COMMITTERS=$COMMITTERS} \
        LAGESBILD_JWT_SECRET=benchmark-key-0123456789abcdef0123456789
 "$bin" migrate >/dev/null

@@ -13,7 +13,7 @@ bin=target/$([ "$profile" = dev ] && echo debug || echo "$profile")/lagesbild
 data=$(mktemp -d /tmp/lagesbild-bench.XXXXXX)
 chmod 755 "$data"
 port=${PORT:-18080}
-export LAGESBILD_DATA_DIR=$data LAGESBILD_BIND=127.0.0.1:$port LAGESBILD_LOG=warn
+export LAGESBILD_DATA_DIR=$data LAGESBILD_BIND=127.0.0.1:$port LAGESBILD_METRICS_BIND=127.0.0.1:0 LAGESBILD_LOG=warn
 unset DATABASE_URL
 password='correct horse battery staple'
 LAGESBILD_ADMIN_PASSWORD=$password "$bin" create-admin --username bench-admin --area umea >/dev/null

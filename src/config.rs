@@ -204,6 +204,11 @@ pub struct HttpSettings {
     #[arg(long, env = "LAGESBILD_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
 
+    /// Address and port of the internal listener that serves `/metrics` (Prometheus), and
+    /// nothing else. Loopback by default: the public port never answers `/metrics`.
+    #[arg(long, env = "LAGESBILD_METRICS_BIND", default_value = "127.0.0.1:9464")]
+    pub metrics_bind: SocketAddr,
+
     /// HTTP worker threads (default: one per CPU core).
     #[arg(long, env = "LAGESBILD_WORKERS", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: Option<u16>,

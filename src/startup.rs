@@ -27,7 +27,10 @@ use crate::telemetry::{self, Metrics, RequestSpan};
 
 pub struct Application {
     port: u16,
+    metrics_port: u16,
     server: Server,
+    /// The internal listener serving `/metrics` only; stopped when `server` stops.
+    metrics_server: Server,
 }
 
 impl Application {
@@ -36,6 +39,18 @@ impl Application {
         let listener = TcpListener::bind(settings.http.bind)
             .with_context(|| format!("binding {} (LAGESBILD_BIND)", settings.http.bind))?;
         let port = listener.local_addr()?.port();
+        anyhow::ensure!(
+            settings.http.metrics_bind != settings.http.bind || settings.http.bind.port() == 0,
+            "LAGESBILD_METRICS_BIND must differ from LAGESBILD_BIND: metrics stay off the public port"
+        );
+        let metrics_listener =
+            TcpListener::bind(settings.http.metrics_bind).with_context(|| {
+                format!(
+                    "binding {} (LAGESBILD_METRICS_BIND)",
+                    settings.http.metrics_bind
+                )
+            })?;
+        let metrics_port = metrics_listener.local_addr()?.port();
         validate_origins(&settings.http.cors_origins)?;
         let spec = openapi::spec();
         let route_table = web::Data::new(RouteTable::new(
@@ -58,6 +73,22 @@ impl Application {
             usize::from(settings.intake.committers),
             metrics.intake_group_size.clone(),
         )?;
+        let metrics_server = {
+            let metrics = web::Data::from(std::sync::Arc::clone(&metrics));
+            let pool = web::Data::new(pool.clone());
+            HttpServer::new(move || {
+                App::new()
+                    .app_data(metrics.clone())
+                    .app_data(pool.clone())
+                    .route("/metrics", web::get().to(telemetry::scrape))
+            })
+            .workers(1)
+            // The public server owns the signals; this one stops when it has.
+            .disable_signals()
+            .shutdown_timeout(1)
+            .listen(metrics_listener)?
+            .run()
+        };
         let state = web::Data::new(AppState {
             pool,
             committer,
@@ -104,12 +135,19 @@ impl Application {
         }
         Ok(Self {
             port,
+            metrics_port,
             server: server.run(),
+            metrics_server,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the internal metrics listener.
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_port
     }
 
     /// A handle to stop the server from elsewhere (tests, signal handlers).
@@ -119,7 +157,11 @@ impl Application {
 
     /// Serves until SIGINT/SIGTERM; in-flight requests get the shutdown timeout to finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let metrics = self.metrics_server.handle();
+        actix_web::rt::spawn(self.metrics_server);
+        let served = self.server.await;
+        metrics.stop(true).await;
+        served
     }
 }
 

@@ -13,7 +13,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, web};
+use actix_web::{Error, HttpMessage, HttpResponse, web};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
@@ -180,6 +180,14 @@ impl Metrics {
         }
         String::from_utf8_lossy(&buffer).into_owned()
     }
+}
+
+/// `GET /metrics` of the internal listener (`LAGESBILD_METRICS_BIND`): the text
+/// exposition format. Not on the public port: the counters move with every signal filed.
+pub async fn scrape(metrics: web::Data<Metrics>, pool: web::Data<DbPool>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(metrics.render(&pool))
 }
 
 /// Middleware: `X-Request-Id` on every response, request metrics and one access-log line.

@@ -1,8 +1,9 @@
-//! Operations endpoints: liveness, readiness and Prometheus metrics.
+//! Operations endpoints: liveness and readiness. Prometheus metrics are on the internal
+//! listener (`telemetry::scrape`), not here.
 
 use std::time::Duration;
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{get, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -52,17 +53,4 @@ pub async fn ready(state: web::Data<AppState>) -> Result<web::Json<Health>, ApiE
         }
         Err(_) => Err(ApiError::unavailable("the database did not answer in time")),
     }
-}
-
-/// Prometheus metrics: request counts and latencies by route and status, pool state.
-#[utoipa::path(
-    tag = "operations",
-    responses((status = 200, description = "Prometheus text exposition format", body = String,
-               content_type = "text/plain; version=0.0.4")),
-)]
-#[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(&state.pool))
 }

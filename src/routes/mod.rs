@@ -22,7 +22,6 @@ use utoipa_actix_web::service_config::ServiceConfig;
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(health::live)
         .service(health::ready)
-        .service(health::metrics)
         .service(auth::login)
         .service(auth::refresh)
         .service(auth::logout)

@@ -67,7 +67,6 @@ fn routes() -> Vec<Route> {
             None,
             Rule::Public,
         ),
-        route(Method::GET, "/metrics", "/metrics", None, Rule::Public),
         route(
             Method::POST,
             "/v1/auth/login",

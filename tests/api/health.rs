@@ -184,7 +184,7 @@ async fn metrics_count_requests_by_route_template_and_status_and_report_the_pool
     app.get("/health/live").await;
     app.get("/health/live").await;
     app.get("/scanner/probe/1").await;
-    let response = app.get("/metrics").await;
+    let response = app.metrics().await;
     assert_eq!(response.status(), 200);
     assert!(
         response.headers()["content-type"]
@@ -212,6 +212,8 @@ async fn metrics_count_requests_by_route_template_and_status_and_report_the_pool
         text.contains("lagesbild_db_pool_max_connections 4"),
         "{text}"
     );
+    // Not on the public port: the counters move with every signal filed.
+    assert_eq!(app.get("/metrics").await.status(), 404);
 }
 
 #[actix_web::test]

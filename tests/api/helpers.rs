@@ -171,6 +171,7 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings.database.url = Some(lagesbild::config::Secret::new(database_url));
     settings.database.pool_size = 4;
     settings.http.bind = "127.0.0.1:0".parse().expect("static address");
+    settings.http.metrics_bind = "127.0.0.1:0".parse().expect("static address");
     settings.http.workers = Some(1);
     settings.auth.jwt_secret = Some(lagesbild::config::Secret::new(JWT_SECRET));
     settings
@@ -202,6 +203,8 @@ pub struct TestUser {
 /// A running application on its own database.
 pub struct TestApp {
     pub address: String,
+    /// The internal listener that serves `/metrics`.
+    pub metrics_address: String,
     pub database_url: String,
     pub client: reqwest::Client,
     handle: actix_web::dev::ServerHandle,
@@ -235,6 +238,7 @@ impl TestApp {
         let pool = db::build_pool(&url, &settings.database);
         let app = Application::build(settings, pool).expect("building the application");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let metrics_address = format!("http://127.0.0.1:{}", app.metrics_port());
         let handle = app.handle();
         actix_web::rt::spawn(app.run_until_stopped());
         let client = reqwest::Client::builder()
@@ -243,11 +247,21 @@ impl TestApp {
             .expect("building the HTTP client");
         Self {
             address,
+            metrics_address,
             database_url: url,
             client,
             handle,
             _database: database,
         }
+    }
+
+    /// `GET /metrics` on the internal listener.
+    pub async fn metrics(&self) -> reqwest::Response {
+        self.client
+            .get(format!("{}/metrics", self.metrics_address))
+            .send()
+            .await
+            .expect("scraping the metrics")
     }
 
     pub fn url(&self, path: &str) -> String {

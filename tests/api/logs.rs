@@ -51,6 +51,7 @@ async fn serve(database_url: &str) -> Server {
         .arg("serve")
         .env("DATABASE_URL", database_url)
         .env("LAGESBILD_BIND", format!("127.0.0.1:{port}"))
+        .env("LAGESBILD_METRICS_BIND", "127.0.0.1:0")
         .env("LAGESBILD_DATA_DIR", &dir)
         .env("LAGESBILD_LOG", "debug")
         .env("LAGESBILD_LOG_FORMAT", "text")

@@ -985,7 +985,7 @@ async fn concurrent_single_signals_are_each_stored_and_counted_exactly_once() {
         (totals.counted_by_week_area, totals.key_sums_by_week_area),
         (150, totals.key_sums)
     );
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.metrics().await.text().await.unwrap();
     let metric = |name: &str| -> f64 {
         let line = metrics.lines().find(|l| l.starts_with(name)).unwrap();
         line.rsplit(' ').next().unwrap().parse().unwrap()

@@ -53,7 +53,7 @@ mkdir -p "$out"
 
 # A database left behind by a killed run is ours to drop.
 psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $db_name WITH (FORCE)" -c "CREATE DATABASE $db_name" >/dev/null
-export DATABASE_URL=$db_url LAGESBILD_BIND=127.0.0.1:$port LAGESBILD_DATA_DIR=$work \
+export DATABASE_URL=$db_url LAGESBILD_BIND=127.0.0.1:$port LAGESBILD_METRICS_BIND=127.0.0.1:0 LAGESBILD_DATA_DIR=$work \
        LAGESBILD_JWT_SECRET=hostile-sweep-key-0123456789abcdef0123456789 LAGESBILD_LOG=${LAGESBILD_LOG:-warn}
 "$bin" migrate >/dev/null
 LAGESBILD_ADMIN_PASSWORD='correct horse battery staple' "$bin" create-admin --username hostile-admin --area umea >/dev/null

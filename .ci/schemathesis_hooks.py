@@ -46,6 +46,9 @@ RULES = {
     "weak_password": "the new password is easy to guess (zxcvbn)",
     "not_held": "the token's owner does not hold that permission",
     "over_quota": "the batch is larger than the submitter's whole quota",
+    # Free text that looks like personal data (domain::rules::personal_data): a Luhn-checked
+    # personnummer, a phone number or an e-mail address is text a schema cannot tell apart.
+    "personal_data": "a name, label or description holds what looks like personal data",
     # Contents of a CSV upload, which the spec describes only as text/csv.
     "duplicate": "the upload names one area, age band and year twice",
     "empty": "the CSV holds no rows",

@@ -7,7 +7,7 @@ use validator::Validate;
 
 use crate::domain::error::{DomainError, FieldError};
 use crate::domain::identity::in_subtree;
-use crate::domain::rules::no_control_chars;
+use crate::domain::rules::free_text;
 use crate::domain::signal::{CodeText, Vocabulary};
 use crate::domain::week::IsoWeek;
 
@@ -53,7 +53,7 @@ pub struct NewIntervention {
     "age_bands": ["13-15", "16-17"], "level": "selective", "start_week": "2026-W20", "end_week": null}))]
 pub struct InterventionInput {
     /// The programme's name (never a person's).
-    #[validate(length(min = 1, max = 120), custom(function = "no_control_chars"))]
+    #[validate(length(min = 1, max = 120), custom(function = "free_text"))]
     #[schema(
         min_length = 1,
         max_length = 120,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::domain::rules::no_control_chars;
+use crate::domain::rules::free_text;
 use diesel::Connection;
 use uuid::Uuid;
 
@@ -28,7 +28,7 @@ pub const MAX_LIFETIME_DAYS: u16 = 400;
                            "permissions": ["reference:read", "trends:read"], "expires_in_days": 365}))]
 pub struct CreateApiToken {
     /// What the token is for, e.g. the app or report that uses it.
-    #[validate(length(min = 1, max = 100), custom(function = "no_control_chars"))]
+    #[validate(length(min = 1, max = 100), custom(function = "free_text"))]
     #[schema(
         min_length = 1,
         max_length = 100,

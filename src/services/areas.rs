@@ -11,7 +11,7 @@ use crate::auth::principal::RequestMeta;
 use crate::db::models::{Area, NewArea};
 use crate::db::{self, queries};
 use crate::domain::identity::{AreaCode, AreaLevel};
-use crate::domain::rules::no_control_chars;
+use crate::domain::rules::free_text;
 use crate::error::ApiError;
 use crate::services::audit::{Audit, Outcome};
 use crate::state::AppState;
@@ -68,7 +68,7 @@ pub struct CreateArea {
     #[validate(length(min = 1, max = 64))]
     #[schema(min_length = 1, max_length = 64, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$")]
     pub code: String,
-    #[validate(length(min = 1, max = 100), custom(function = "no_control_chars"))]
+    #[validate(length(min = 1, max = 100), custom(function = "free_text"))]
     #[schema(
         min_length = 1,
         max_length = 100,
@@ -151,7 +151,7 @@ pub async fn create(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Östra Ersboda", "active": false}))]
 pub struct UpdateArea {
-    #[validate(length(min = 1, max = 100), custom(function = "no_control_chars"))]
+    #[validate(length(min = 1, max = 100), custom(function = "free_text"))]
     #[schema(
         min_length = 1,
         max_length = 100,

@@ -10,7 +10,7 @@ use crate::auth::Principal;
 use crate::auth::principal::RequestMeta;
 use crate::db::queries::vocabulary::{NewTerm, Term, TermChange, VocabularyKind};
 use crate::db::{self, queries};
-use crate::domain::rules::no_control_chars;
+use crate::domain::rules::free_text;
 use crate::error::ApiError;
 use crate::services::audit::{Audit, Outcome};
 use crate::state::AppState;
@@ -52,14 +52,14 @@ pub struct CreateAgeBand {
     #[validate(custom(function = "age_band_code"))]
     #[schema(pattern = "^[0-9]{1,3}-[0-9]{1,3}$")]
     pub code: String,
-    #[validate(length(min = 1, max = 100), custom(function = "no_control_chars"))]
+    #[validate(length(min = 1, max = 100), custom(function = "free_text"))]
     #[schema(
         min_length = 1,
         max_length = 100,
         pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
     )]
     pub label_sv: String,
-    #[validate(length(min = 1, max = 100), custom(function = "no_control_chars"))]
+    #[validate(length(min = 1, max = 100), custom(function = "free_text"))]
     #[schema(
         min_length = 1,
         max_length = 100,
@@ -77,14 +77,14 @@ pub struct CreateArena {
     #[validate(custom(function = "term_code"))]
     #[schema(pattern = "^[a-z][a-z0-9_]{1,63}$")]
     pub code: String,
-    #[validate(length(min = 1, max = 100), custom(function = "no_control_chars"))]
+    #[validate(length(min = 1, max = 100), custom(function = "free_text"))]
     #[schema(
         min_length = 1,
         max_length = 100,
         pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
     )]
     pub label_sv: String,
-    #[validate(length(min = 1, max = 100), custom(function = "no_control_chars"))]
+    #[validate(length(min = 1, max = 100), custom(function = "free_text"))]
     #[schema(
         min_length = 1,
         max_length = 100,
@@ -102,24 +102,24 @@ pub struct CreateCategory {
     #[validate(custom(function = "term_code"))]
     #[schema(pattern = "^[a-z][a-z0-9_]{1,63}$")]
     pub code: String,
-    #[validate(length(min = 1, max = 100), custom(function = "no_control_chars"))]
+    #[validate(length(min = 1, max = 100), custom(function = "free_text"))]
     #[schema(
         min_length = 1,
         max_length = 100,
         pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
     )]
     pub label_sv: String,
-    #[validate(length(min = 1, max = 100), custom(function = "no_control_chars"))]
+    #[validate(length(min = 1, max = 100), custom(function = "free_text"))]
     #[schema(
         min_length = 1,
         max_length = 100,
         pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
     )]
     pub label_en: String,
-    #[validate(length(max = 500), custom(function = "no_control_chars"))]
+    #[validate(length(max = 500), custom(function = "free_text"))]
     #[schema(max_length = 500, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub description_sv: Option<String>,
-    #[validate(length(max = 500), custom(function = "no_control_chars"))]
+    #[validate(length(max = 500), custom(function = "free_text"))]
     #[schema(max_length = 500, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub description_en: Option<String>,
 }
@@ -129,14 +129,14 @@ pub struct CreateCategory {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"active": false}))]
 pub struct UpdateTerm {
-    #[validate(length(min = 1, max = 100), custom(function = "no_control_chars"))]
+    #[validate(length(min = 1, max = 100), custom(function = "free_text"))]
     #[schema(
         min_length = 1,
         max_length = 100,
         pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
     )]
     pub label_sv: Option<String>,
-    #[validate(length(min = 1, max = 100), custom(function = "no_control_chars"))]
+    #[validate(length(min = 1, max = 100), custom(function = "free_text"))]
     #[schema(
         min_length = 1,
         max_length = 100,
@@ -152,24 +152,24 @@ pub struct UpdateTerm {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"description_en": "Offered errands or \"quick money\" in person.", "active": true}))]
 pub struct UpdateCategory {
-    #[validate(length(min = 1, max = 100), custom(function = "no_control_chars"))]
+    #[validate(length(min = 1, max = 100), custom(function = "free_text"))]
     #[schema(
         min_length = 1,
         max_length = 100,
         pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
     )]
     pub label_sv: Option<String>,
-    #[validate(length(min = 1, max = 100), custom(function = "no_control_chars"))]
+    #[validate(length(min = 1, max = 100), custom(function = "free_text"))]
     #[schema(
         min_length = 1,
         max_length = 100,
         pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
     )]
     pub label_en: Option<String>,
-    #[validate(length(max = 500), custom(function = "no_control_chars"))]
+    #[validate(length(max = 500), custom(function = "free_text"))]
     #[schema(max_length = 500, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub description_sv: Option<String>,
-    #[validate(length(max = 500), custom(function = "no_control_chars"))]
+    #[validate(length(max = 500), custom(function = "free_text"))]
     #[schema(max_length = 500, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub description_en: Option<String>,
     /// `false` deactivates: refused for new signals, kept for old ones.

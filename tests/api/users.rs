@@ -713,3 +713,109 @@ async fn tokens_never_carry_more_than_their_owner_holds_and_admins_mint_only_for
         .unwrap();
     assert_eq!(stored.permissions, ["reference:read"]);
 }
+
+#[actix_web::test]
+async fn personal_data_in_any_free_text_field_is_refused_and_nothing_stored() {
+    let app = TestApp::spawn().await;
+    let admin = app.token_for(Role::Admin, "umea").await;
+    let coordinator = app.token_for(Role::Coordinator, "umea").await;
+    #[derive(QueryableByName)]
+    struct Rows {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let rows = || -> i64 {
+        sql_query(
+            "SELECT (SELECT count(*) FROM interventions) + (SELECT count(*) FROM areas)
+                  + (SELECT count(*) FROM categories) + (SELECT count(*) FROM api_tokens)
+                  + (SELECT count(*) FROM audit_events WHERE action <> 'permission.denied')
+                  AS n",
+        )
+        .get_result::<Rows>(&mut app.db())
+        .unwrap()
+        .n
+    };
+    let intervention = |name: &str| {
+        json!({"name": name, "area": "teg", "categories": ["weapons"], "age_bands": ["16-17"],
+               "level": "universal", "start_week": crate::helpers::week(0)})
+    };
+    let category = |label: &str| {
+        json!({"code": "new_code", "label_sv": label, "label_en": "New", "description_sv": "",
+               "description_en": ""})
+    };
+    let cases: Vec<(&str, Method, &str, &String, Value, &str)> = vec![
+        (
+            "personnummer",
+            Method::POST,
+            "/v1/interventions",
+            &coordinator,
+            intervention("Stöd för 19121212-1212"),
+            "name",
+        ),
+        (
+            "phone",
+            Method::POST,
+            "/v1/areas",
+            &admin,
+            json!({"code": "backen", "name": "Ring 070-123 45 67", "parent": "umea"}),
+            "name",
+        ),
+        (
+            "e-mail",
+            Method::PATCH,
+            "/v1/areas/teg",
+            &admin,
+            json!({"name": "anna.svensson@umea.se"}),
+            "name",
+        ),
+        (
+            "samordningsnummer",
+            Method::POST,
+            "/v1/categories",
+            &admin,
+            category("701063-2391"),
+            "label_sv",
+        ),
+        (
+            "phone",
+            Method::PATCH,
+            "/v1/categories/weapons",
+            &admin,
+            json!({"description_en": "Call +46 70 123 45 67"}),
+            "description_en",
+        ),
+        (
+            "e-mail",
+            Method::POST,
+            "/v1/api-tokens",
+            &admin,
+            json!({"name": "till anna@example.se", "permissions": ["reference:read"],
+                "expires_in_days": 1}),
+            "name",
+        ),
+    ];
+    let before = rows();
+    for (what, method, path, token, body, field) in cases {
+        let refused = send(&app, method, path, token, Some(body)).await;
+        let problem = assert_problem(refused, 422).await;
+        assert_eq!(
+            (
+                problem["errors"][0]["field"].as_str(),
+                problem["errors"][0]["code"].as_str()
+            ),
+            (Some(field), Some("personal_data")),
+            "{what} in {path}: {problem}"
+        );
+    }
+    assert_eq!(rows(), before, "nothing was stored");
+    // The same fields without personal data are accepted.
+    let accepted = send(
+        &app,
+        Method::POST,
+        "/v1/interventions",
+        &coordinator,
+        Some(intervention("Fältgrupp Teg 2026")),
+    )
+    .await;
+    assert_eq!(accepted.status(), 201);
+}

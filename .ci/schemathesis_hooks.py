@@ -12,6 +12,8 @@ the rules below. A 422 for anything else — a length, a pattern, a type — mea
 and the code disagree, and fails the run.
 """
 
+import uuid
+
 import schemathesis
 
 # Every error code a schema-valid request can still earn, and why no schema states it.
@@ -78,3 +80,27 @@ def refusals_of_valid_input_name_a_rule(ctx, response, case):
             f"{unexplained or 'no errors listed'}"
         )
     return None
+
+
+@schemathesis.hook
+def before_call(ctx, case, **kwargs):
+    """Give every valid `Idempotency-Key` of the stateful phase a fresh value.
+
+    A reused key replays the first answer by design: the 201 of a signal that a later
+    DELETE may already have retracted, which the stateful phase reports as "created
+    resource not found". Replays are the HTTP tests' business (tests/api/signals.rs); the
+    fuzzer keeps its invalid keys, so their refusals are still checked.
+    """
+    meta = case.meta
+    if meta is None or meta.phase.name != "stateful":
+        return
+    headers = case.headers or {}
+    for name in list(headers):
+        value = headers[name]
+        if (
+            name.lower() == "idempotency-key"
+            and isinstance(value, str)
+            and 1 <= len(value) <= 128
+            and all(0x20 <= ord(c) <= 0x7E for c in value)
+        ):
+            headers[name] = str(uuid.uuid4())

@@ -55,6 +55,9 @@ pub struct Settings {
     #[command(flatten)]
     pub intake: IntakeSettings,
 
+    #[command(flatten)]
+    pub queries: QuerySettings,
+
     /// Disclosure threshold (docs/design.md §5): a published count below it is suppressed.
     /// Never below 3.
     #[arg(long = "min-count", env = "LAGESBILD_MIN_COUNT", default_value_t = 5,
@@ -280,6 +283,28 @@ pub struct AuthSettings {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+/// The query budget: how often one principal may ask for trends, alerts, exports and
+/// intervention effects, and how many such queries run at once in all.
+#[derive(Debug, Clone, Args)]
+pub struct QuerySettings {
+    /// Trend, alert, export and effect requests per principal per window (a BI refresh
+    /// makes tens, a busy coordinator a few a minute).
+    #[arg(long = "query-quota", env = "LAGESBILD_QUERY_QUOTA", default_value_t = 300,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub quota: u32,
+
+    /// The window of `LAGESBILD_QUERY_QUOTA`, in seconds.
+    #[arg(long = "query-quota-window-secs", env = "LAGESBILD_QUERY_QUOTA_WINDOW_SECS",
+          default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub window_secs: u32,
+
+    /// Trend computations running at once, over all principals (default: one per core);
+    /// others wait up to 10 s, then get 503. Bounds memory under a flood of heavy queries.
+    #[arg(long = "heavy-queries", env = "LAGESBILD_HEAVY_QUERIES",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub heavy: Option<u16>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -16,6 +16,7 @@ pub mod error;
 pub mod formats;
 pub mod http;
 pub mod indicators;
+pub mod limits;
 pub mod openapi;
 pub mod routes;
 pub mod services;

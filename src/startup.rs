@@ -97,6 +97,7 @@ impl Application {
                 (settings.database.pool_size as usize / 2).max(1),
             )),
             vocabulary: Default::default(),
+            query_budget: crate::limits::QueryBudget::new(&settings.queries),
             jwt,
             metrics: std::sync::Arc::clone(&metrics),
             settings: settings.clone(),

@@ -13,6 +13,7 @@ use crate::cube::digests::PieceDigests;
 use crate::db::DbPool;
 use crate::db::group_commit::GroupCommitter;
 use crate::db::vocabulary_cache::VocabularyCache;
+use crate::limits::QueryBudget;
 use crate::telemetry::Metrics;
 
 pub struct AppState {
@@ -24,6 +25,8 @@ pub struct AppState {
     /// Exports running at once: each holds a connection for its whole stream, so at most
     /// half the pool, and intake always finds one free.
     pub export_slots: Arc<tokio::sync::Semaphore>,
+    /// The query budget of trends, alerts, exports and effects; see `limits`.
+    pub query_budget: QueryBudget,
     /// Stores single signals in shared statements; see `db::group_commit`.
     pub committer: GroupCommitter,
     pub jwt: JwtKeys,

@@ -81,6 +81,8 @@ async fn export(
          example = "period,area,age_band,category,arena,gender,source,count,suppressed\n2026-W47,teg,13-15,drug_handling,public_place,boy,police,6,false\n2026-W47,teg,13-15,weapons,school,boy,school,,true\n"),
         (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
         (status = 403, description = "Needs `trends:read`, or an area outside your own", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the query budget (`LAGESBILD_QUERY_QUOTA` per principal per window); see `Retry-After`", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u32))),
     ),
 )]
 #[get("/v1/exports/signal-counts.csv")]
@@ -117,6 +119,8 @@ pub async fn signal_counts_csv(
               "gender": "boy", "source": "police", "count": 6, "suppressed": false}]})),
         (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
         (status = 403, description = "Needs `trends:read`, or an area outside your own", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the query budget (`LAGESBILD_QUERY_QUOTA` per principal per window); see `Retry-After`", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u32))),
     ),
 )]
 #[get("/v1/exports/signal-counts.json")]

@@ -89,6 +89,8 @@ pub async fn list(
     responses(
         (status = 200, description = "The estimate, or `insufficient_data`", body = EffectReport),
         (status = 403, description = "Needs `trends:read`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the query budget (`LAGESBILD_QUERY_QUOTA` per principal per window); see `Retry-After`", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u32))),
         (status = 404, description = "No such intervention in your area", body = Problem, content_type = "application/problem+json"),
     ),
 )]

@@ -95,6 +95,8 @@ fn trend_csv(
          ),
          headers(("X-Disclosure-Method" = String), ("X-Disclosure-Min-Count" = u32))),
         (status = 403, description = "Needs `trends:read`, or an area outside your own", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the query budget (`LAGESBILD_QUERY_QUOTA` per principal per window); see `Retry-After`", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u32))),
     ),
 )]
 #[get("/v1/trends")]
@@ -175,6 +177,8 @@ pub struct AlertParams {
     responses(
         (status = 200, description = "Alarming series, highest C3 first", body = AlertReport),
         (status = 403, description = "Needs `trends:read`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the query budget (`LAGESBILD_QUERY_QUOTA` per principal per window); see `Retry-After`", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u32))),
     ),
 )]
 #[get("/v1/alerts")]

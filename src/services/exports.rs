@@ -19,7 +19,7 @@ use crate::domain::trend::{CountParams, CountRequest, GENDERS, SOURCES};
 use crate::error::ApiError;
 use crate::formats::csv::{self, Delimiter};
 use crate::services::trends::Disclosure;
-use crate::services::trends::{parse_request, this_week};
+use crate::services::trends::{admit, parse_request, this_week};
 use crate::state::AppState;
 
 /// The body's format.
@@ -470,6 +470,7 @@ pub async fn export(
     if_none_match: Option<String>,
     format: Format,
 ) -> Result<Export, ApiError> {
+    admit(state, reader)?;
     let (request, reference) = parse_request(state, reader, &params, this_week(state)).await?;
     let min_count = state.settings.min_count();
     let disclosure = Disclosure::of(min_count);

@@ -17,7 +17,7 @@ use crate::domain::week::IsoWeek;
 use crate::error::ApiError;
 use crate::indicators::its::{self, EffectOutcome};
 use crate::services::audit::{Audit, Outcome};
-use crate::services::trends::{Disclosure, series_of, this_week};
+use crate::services::trends::{Disclosure, admit, series_of, this_week};
 use crate::state::AppState;
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -153,6 +153,7 @@ pub async fn effect(
     reader: &Principal,
     id: Uuid,
 ) -> Result<EffectReport, ApiError> {
+    admit(state, reader)?;
     let path = reader.area.path.clone();
     let found = db::run(&state.pool, move |conn| {
         queries::interventions::get(conn, id, &path)

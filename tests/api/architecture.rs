@@ -14,7 +14,7 @@ use std::path::Path;
 const FLOORS: &[&[&str]] = &[
     &["domain", "disclosure", "indicators", "formats"],
     &["error", "config", "blocking", "embedded_pg"],
-    &["db", "cube", "auth", "telemetry"],
+    &["db", "cube", "auth", "telemetry", "limits"],
     &["state"],
     &["services"],
     &["http", "routes", "openapi", "startup"],

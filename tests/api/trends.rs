@@ -1325,3 +1325,45 @@ async fn csv_for_swedish_excel_has_semicolons_and_decimal_commas() {
         assert_eq!(problem["errors"][0]["field"], field, "{path}: {problem}");
     }
 }
+
+#[actix_web::test]
+async fn each_principal_has_a_query_budget_over_trends_alerts_exports_and_effects() {
+    let app = TestApp::spawn_with(|settings| settings.queries.quota = 4).await;
+    let coordinator = app.token_for(Role::Coordinator, "umea").await;
+    let other = app.token_for(Role::Coordinator, "umea").await;
+    for path in [
+        "/v1/trends",
+        "/v1/alerts",
+        "/v1/exports/signal-counts.csv",
+        "/v1/exports/signal-counts.json",
+    ] {
+        let response = app
+            .authed(Method::GET, path, &coordinator)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path} within the budget");
+    }
+    let refused = app
+        .authed(Method::GET, "/v1/trends", &coordinator)
+        .send()
+        .await
+        .unwrap();
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=600).contains(&retry_after), "{retry_after}");
+    assert_problem(refused, 429).await;
+    let theirs = app
+        .authed(Method::GET, "/v1/trends", &other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        theirs.status(),
+        200,
+        "another principal has a budget of its own"
+    );
+}

@@ -20,6 +20,7 @@ use crate::domain::identity::AreaLevel;
 use crate::domain::trend::{self, CountParams, CountQuery, CountRequest, Dimension};
 use crate::domain::week::IsoWeek;
 use crate::error::ApiError;
+use crate::limits::OverBudget;
 use crate::state::AppState;
 
 /// The current ISO week in the municipality's time zone.
@@ -38,6 +39,15 @@ fn context<'a>(
         scope_code: &principal.area.code,
         this_week,
     }
+}
+
+/// Counts one trend, alert, export or effect query against `principal`'s budget: 429
+/// with `Retry-After` beyond it.
+pub fn admit(state: &AppState, principal: &Principal) -> Result<(), ApiError> {
+    state
+        .query_budget
+        .admit(principal.user.id)
+        .map_err(|OverBudget(retry_after)| ApiError::TooManyRequests { retry_after })
 }
 
 /// Parses query-string `params` against the reference data and `principal`'s area.
@@ -71,6 +81,12 @@ pub async fn series(
     state: &AppState,
     request: CountRequest,
 ) -> Result<(CountRequest, Vec<Series>), ApiError> {
+    // A flood of heavy queries waits here rather than growing memory without bound.
+    let _slot = state
+        .query_budget
+        .heavy(std::time::Duration::from_secs(10))
+        .await
+        .ok_or_else(|| ApiError::unavailable("too many heavy queries at once"))?;
     let min_count = state.settings.min_count();
     let periods = published::extended_periods(&request);
     let (Some(first), Some(last)) = (periods.first(), periods.last()) else {
@@ -103,6 +119,7 @@ pub async fn trends(
     principal: &Principal,
     params: &CountParams,
 ) -> Result<(CountRequest, Vec<Series>), ApiError> {
+    admit(state, principal)?;
     let (request, _) = parse_request(state, principal, params, this_week(state)).await?;
     series(state, request).await
 }
@@ -149,6 +166,7 @@ pub async fn alerts(
     principal: &Principal,
     week: Option<IsoWeek>,
 ) -> Result<AlertReport, ApiError> {
+    admit(state, principal)?;
     let this_week = this_week(state);
     let week = week.unwrap_or(this_week);
     if week > this_week {

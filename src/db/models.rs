@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use crate::db::schema::{api_tokens, areas, audit_events, sessions, users};
-use crate::domain::identity::{AccountKind, Role};
+use crate::domain::identity::{AccountKind, AreaLevel, Role};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = areas, check_for_backend(diesel::pg::Pg))]
@@ -14,7 +14,8 @@ pub struct Area {
     pub id: i32,
     pub code: String,
     pub name: String,
-    pub level: String,
+    #[diesel(deserialize_as = String)]
+    pub level: AreaLevel,
     pub parent_id: Option<i32>,
     pub path: String,
     pub active: bool,

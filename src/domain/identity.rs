@@ -199,6 +199,14 @@ impl AreaLevel {
     }
 }
 
+/// Area levels as stored, as text.
+impl TryFrom<String> for AreaLevel {
+    type Error = UnknownValue;
+    fn try_from(text: String) -> Result<Self, UnknownValue> {
+        text.parse().map_err(UnknownValue)
+    }
+}
+
 impl FromStr for AreaLevel {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

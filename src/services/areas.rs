@@ -30,24 +30,15 @@ pub struct AreaView {
     pub active: bool,
 }
 
-fn views(areas: &[Area]) -> Result<Vec<AreaView>, ApiError> {
-    areas
-        .iter()
-        .map(|area| {
-            Ok(AreaView {
-                code: area.code.clone(),
-                name: area.name.clone(),
-                level: area
-                    .level
-                    .parse()
-                    .map_err(|e: String| ApiError::internal(anyhow::anyhow!(e)))?,
-                parent: area
-                    .parent_id
-                    .and_then(|id| areas.iter().find(|a| a.id == id).map(|a| a.code.clone())),
-                active: area.active,
-            })
-        })
-        .collect()
+/// `area` as the API shows it, with the code of `parent`.
+fn view(area: &Area, parent: Option<&Area>) -> AreaView {
+    AreaView {
+        code: area.code.clone(),
+        name: area.name.clone(),
+        level: area.level,
+        parent: parent.map(|p| p.code.clone()),
+        active: area.active,
+    }
 }
 
 /// `caller`'s area, everything below it and the areas above it, depth-first.
@@ -57,7 +48,15 @@ pub async fn list(state: &AppState, caller: &Principal) -> Result<Vec<AreaView>,
         queries::areas::visible_from(conn, &root)
     })
     .await?;
-    views(&areas)
+    Ok(areas
+        .iter()
+        .map(|area| {
+            let parent = area
+                .parent_id
+                .and_then(|id| areas.iter().find(|a| a.id == id));
+            view(area, parent)
+        })
+        .collect())
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -103,11 +102,7 @@ pub async fn create(
                 .ok_or_else(|| {
                     ApiError::invalid("parent", "unknown_area", "no such area in your area")
                 })?;
-            let parent_level: AreaLevel = parent
-                .level
-                .parse()
-                .map_err(|e: String| ApiError::internal(anyhow::anyhow!(e)))?;
-            let level = parent_level.child().ok_or_else(|| {
+            let level = parent.level.child().ok_or_else(|| {
                 ApiError::invalid(
                     "parent",
                     "is_district",
@@ -140,11 +135,7 @@ pub async fn create(
     })
     .await?;
     state.vocabulary.invalidate();
-    let view = views(&[area, parent])?
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no view")))?;
-    Ok(view)
+    Ok(view(&area, Some(&parent)))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -197,10 +188,5 @@ pub async fn update(
     })
     .await?;
     state.vocabulary.invalidate();
-    let all: Vec<Area> = std::iter::once(area).chain(parent).collect();
-    let view = views(&all)?
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no view")))?;
-    Ok(view)
+    Ok(view(&area, parent.as_ref()))
 }

@@ -77,7 +77,7 @@ async fn resolve(
 
 /// Reads the cells and the population of a checked request and builds its series:
 /// everything trends, alerts and effects share. The request comes back with its series.
-pub async fn series(
+async fn series(
     state: &AppState,
     request: CountRequest,
 ) -> Result<(CountRequest, Vec<Series>), ApiError> {

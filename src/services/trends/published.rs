@@ -98,7 +98,7 @@ pub struct Series {
     pub summary: Summary,
 }
 
-pub use crate::domain::population::Population;
+use crate::domain::population::Population;
 
 /// How many periods before the window are read for the indicators.
 pub fn history_periods(request: &CountRequest) -> usize {

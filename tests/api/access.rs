@@ -375,19 +375,13 @@ async fn every_route_answers_every_caller_as_the_permission_matrix_says() {
 
     let admin = app.token_for(Role::Admin, "umea").await;
     let service = app.create_service_account(Role::Analyst, "umea");
-    let minted: Value = app
-        .authed(Method::POST, "/v1/api-tokens", &admin)
-        .json(&json!({"name": "BI", "user_id": service.id, "permissions": ["reference:read", "trends:read"], "expires_in_days": 30}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let service_token = minted["token"]
-        .as_str()
-        .expect("a minted token")
-        .to_string();
+    let service_token = app
+        .mint_token(
+            &admin,
+            json!({"name": "BI", "user_id": service.id,
+                   "permissions": ["reference:read", "trends:read"], "expires_in_days": 30}),
+        )
+        .await;
 
     let mut callers: Vec<(Caller, Option<String>)> = vec![
         (Caller::Anonymous, None),

@@ -255,6 +255,21 @@ impl TestApp {
         }
     }
 
+    /// Mints an API token with `session` (`POST /v1/api-tokens` with `body`) and returns
+    /// its secret.
+    pub async fn mint_token(&self, session: &str, body: serde_json::Value) -> String {
+        let minted: serde_json::Value = self
+            .authed(reqwest::Method::POST, "/v1/api-tokens", session)
+            .json(&body)
+            .send()
+            .await
+            .expect("minting a token")
+            .json()
+            .await
+            .expect("a JSON receipt");
+        minted["token"].as_str().expect("a minted token").to_owned()
+    }
+
     /// `GET /metrics` on the internal listener.
     pub async fn metrics(&self) -> reqwest::Response {
         self.client

@@ -6,7 +6,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lagesbild::domain::identity::Role;
-use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::{TestApp, signal};
@@ -86,19 +85,13 @@ async fn no_submitted_value_reaches_the_log() {
     let app = TestApp::spawn().await;
     // An API token works on any instance that shares the database.
     let reporter = app.token_for(Role::School, "umea").await;
-    let minted: serde_json::Value = app
-        .authed(Method::POST, "/v1/api-tokens", &reporter)
-        .json(
-            &json!({"name": "school app", "permissions": ["signals:submit", "signals:own"],
-                      "expires_in_days": 1}),
+    let token = app
+        .mint_token(
+            &reporter,
+            json!({"name": "school app", "permissions": ["signals:submit", "signals:own"],
+                   "expires_in_days": 1}),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = minted["token"].as_str().unwrap().to_owned();
+        .await;
 
     let server = serve(&app.database_url).await;
     let client = reqwest::Client::new();

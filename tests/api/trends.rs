@@ -291,16 +291,13 @@ async fn coordinators_read_their_own_area_and_analyst_tokens_read_trends_and_exp
     }
     let admin = app.token_for(Role::Admin, "umea").await;
     let service = app.create_service_account(Role::Analyst, "umea");
-    let minted: Value = app
-        .authed(Method::POST, "/v1/api-tokens", &admin)
-        .json(&json!({"name": "Power BI", "user_id": service.id, "permissions": ["reference:read", "trends:read"], "expires_in_days": 365}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = minted["token"].as_str().unwrap();
+    let token = &app
+        .mint_token(
+            &admin,
+            json!({"name": "Power BI", "user_id": service.id,
+                   "permissions": ["reference:read", "trends:read"], "expires_in_days": 365}),
+        )
+        .await;
     assert_eq!(get(&app, "/v1/trends?by=area", token).await.status(), 200);
     let export = get(&app, "/v1/exports/signal-counts.csv", token).await;
     assert_eq!(export.status(), 200);

@@ -667,12 +667,7 @@ async fn tokens_never_carry_more_than_their_owner_holds_and_admins_mint_only_for
     // The coordinator mints their own; a demotion takes `trends:read` away for good.
     let own = json!({"name": "BI", "permissions": ["trends:read", "reference:read"],
                      "expires_in_days": 30});
-    let minted: Value = send(&app, Method::POST, "/v1/api-tokens", &session, Some(own))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let token = minted["token"].as_str().unwrap().to_owned();
+    let token = app.mint_token(&session, own).await;
     let trends = |token: String| {
         let app = &app;
         async move {

@@ -214,8 +214,8 @@ diesel::table! {
         gender -> Text,
         source -> Text,
         submitted_by -> Uuid,
-        record_key -> Int4,
         created_at -> Timestamptz,
+        ordinal -> Int4,
     }
 }
 

@@ -246,7 +246,6 @@ pub fn generate(
                         // Unlike real signals' keys (the OS's CSPRNG), demo keys come from
                         // the seed, so that the same seed publishes the same numbers. `demo-data`
                         // refuses a database that already holds signals (unless --force).
-                        record_key: i32::try_from(rng.next() >> 33).unwrap_or(0),
                         signal,
                         submitted_by,
                         source,

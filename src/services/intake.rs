@@ -132,14 +132,6 @@ fn request_hash(endpoint: &str, inputs: &[SignalInput]) -> Result<Vec<u8>, ApiEr
     Ok(hasher.finalize().to_vec())
 }
 
-/// A record key for the cell key method (docs/design.md §5), from the operating system's CSPRNG.
-pub fn record_key() -> Result<i32, ApiError> {
-    let raw =
-        getrandom::u32().map_err(|e| ApiError::internal(anyhow::anyhow!("no randomness: {e}")))?;
-    // Uniform in [0, 2^31): the low 31 bits of a uniform u32.
-    i32::try_from(raw & 0x7fff_ffff).map_err(ApiError::internal)
-}
-
 /// Who submits: the credential's user, the area they may report for, and their role.
 struct Submitter {
     user: Uuid,
@@ -238,7 +230,7 @@ pub async fn submit(
     .await
 }
 
-/// Checks every input and gives each valid one its id and record key; any invalid one
+/// Checks every input and gives each valid one its id; any invalid one
 /// fails the whole submission, with errors by index for a batch.
 fn prepare(
     reference: &Reference,
@@ -259,7 +251,6 @@ fn prepare(
         match input.check(&reference.vocabulary, &rules) {
             Ok(signal) => new.push(NewSignal {
                 id: Uuid::now_v7(),
-                record_key: record_key()?,
                 signal,
                 submitted_by: submitter.user,
                 source: submitter.source,

@@ -1,8 +1,12 @@
 //! Record-level signals and their aggregate cells.
 //!
-//! Every write keeps them in step inside one statement: inserting a signal adds 1 to
-//! its cell's `n` and its record key to `key_sum`, in `signal_cells` and in the coarser
-//! `signal_cells_by_area` and `signal_cells_by_week_area`; retracting subtracts both. Each
+//! Every write keeps them in step: inserting a signal adds 1 to its cell's `n` and its
+//! record key to `key_sum`, in `signal_cells` and in the coarser `signal_cells_by_area`
+//! and `signal_cells_by_week_area`; retracting subtracts both. A record key is derived,
+//! never drawn: `derived_record_key(submitter, cell, ordinal)` (an HMAC with a secret
+//! the database holds; see the migration `derived_record_keys`), where the ordinal
+//! counts the submitter's live signals in the cell. So the same live signals always sum
+//! to the same key sum, and retracting and filing again cannot re-randomise a cell. Each
 //! write also gives the week and district a new `revision`, which tells the packed cube
 //! blocks built before it (`crate::cube::block`) from those built after. Cells are upserted in
 //! key order, so concurrent batches touching the same cells cannot deadlock.
@@ -18,11 +22,10 @@ use crate::domain::identity::Role;
 use crate::domain::signal::{Gender, ValidSignal};
 use crate::error::ApiError;
 
-/// A signal about to be stored: the valid input plus its id, record key and submitter.
+/// A signal about to be stored: the valid input plus its id and submitter.
 #[derive(Debug, Clone, Copy)]
 pub struct NewSignal {
     pub id: Uuid,
-    pub record_key: i32,
     pub signal: ValidSignal,
     pub submitted_by: Uuid,
     /// The submitter's role, recorded as the signal's source.
@@ -68,12 +71,13 @@ pub enum Admit {
     EachInTurn,
 }
 
-/// Stores a group of signals, their cells in all three tables and their quota, in one statement.
+/// Stores a group of signals, their ordinals, their cells in all three tables and their
+/// quota, in one statement.
 const INSERT_GROUP: &str = "WITH input AS (
          SELECT s.*, row_number() OVER (PARTITION BY s.submitted_by ORDER BY s.position) AS turn
-           FROM unnest($4::uuid[], $5::uuid[], $6::text[], $7::date[], $8::int4[], $9::int2[], $10::int2[], $11::int2[], $12::text[], $13::int4[])
+           FROM unnest($4::uuid[], $5::uuid[], $6::text[], $7::date[], $8::int4[], $9::int2[], $10::int2[], $11::int2[], $12::text[])
                 WITH ORDINALITY
-                AS s (id, submitted_by, source, week, area_id, age_band_id, category_id, arena_id, gender, record_key, position)
+                AS s (id, submitted_by, source, week, area_id, age_band_id, category_id, arena_id, gender, position)
      ), granted AS (
          -- The upsert locks the submitter's counter, so statements of one submitter
          -- are counted one after the other. `previous` keeps the count before this
@@ -87,16 +91,42 @@ const INSERT_GROUP: &str = "WITH input AS (
             SET previous = q.used, used = least($2, q.used + EXCLUDED.used)
           WHERE NOT $3 OR q.used + EXCLUDED.used <= $2
          RETURNING user_id, used - previous AS admitted
-     ), ins AS (
-         INSERT INTO signals (id, week, area_id, age_band_id, category_id, arena_id, gender, source, submitted_by, record_key)
-         SELECT id, week, area_id, age_band_id, category_id, arena_id, gender, source, submitted_by, record_key
+     ), admitted AS (
+         SELECT input.*,
+                row_number() OVER same_cell AS rank,
+                count(*) OVER (PARTITION BY submitted_by, week, area_id, age_band_id, category_id, arena_id, gender, source) AS added
            FROM input JOIN granted ON granted.user_id = input.submitted_by
           WHERE input.turn <= granted.admitted
-         RETURNING id, week, area_id, age_band_id, category_id, arena_id, gender, source, record_key, created_at
+         WINDOW same_cell AS (PARTITION BY submitted_by, week, area_id, age_band_id, category_id, arena_id, gender, source
+                              ORDER BY position)
+     ), counters AS (
+         -- ON CONFLICT DO UPDATE locks the counter and reads its latest value, even one
+         -- committed after this statement began: concurrent statements of one submitter
+         -- in one cell get consecutive ordinals.
+         INSERT INTO submitter_cells AS c (submitted_by, week, area_id, age_band_id, category_id, arena_id, gender, source, live)
+         SELECT submitted_by, week, area_id, age_band_id, category_id, arena_id, gender, source, count(*)
+           FROM admitted
+          GROUP BY submitted_by, week, area_id, age_band_id, category_id, arena_id, gender, source
+          ORDER BY submitted_by, week, area_id, age_band_id, category_id, arena_id, gender, source
+         ON CONFLICT (submitted_by, week, area_id, age_band_id, category_id, arena_id, gender, source)
+         DO UPDATE SET live = c.live + EXCLUDED.live
+         RETURNING submitted_by, week, area_id, age_band_id, category_id, arena_id, gender, source, live
+     ), keyed AS (
+         SELECT a.*, k.ordinal,
+                derived_record_key(a.submitted_by, a.week, a.area_id, a.age_band_id, a.category_id,
+                                   a.arena_id, a.gender, a.source, k.ordinal) AS record_key
+           FROM admitted AS a
+           JOIN counters AS c USING (submitted_by, week, area_id, age_band_id, category_id, arena_id, gender, source)
+          CROSS JOIN LATERAL (SELECT (c.live - a.added + a.rank - 1)::int AS ordinal) AS k
+     ), ins AS (
+         INSERT INTO signals (id, week, area_id, age_band_id, category_id, arena_id, gender, source, submitted_by, ordinal)
+         SELECT id, week, area_id, age_band_id, category_id, arena_id, gender, source, submitted_by, ordinal
+           FROM keyed
+         RETURNING id, week, area_id, age_band_id, category_id, arena_id, gender, source, created_at
      ), cells AS (
          INSERT INTO signal_cells (week, area_id, age_band_id, category_id, arena_id, gender, source, n, key_sum)
          SELECT week, area_id, age_band_id, category_id, arena_id, gender, source, count(*), sum(record_key)
-           FROM ins
+           FROM keyed
           GROUP BY week, area_id, age_band_id, category_id, arena_id, gender, source
           ORDER BY week, area_id, age_band_id, category_id, arena_id, gender, source
          ON CONFLICT (week, area_id, age_band_id, category_id, arena_id, gender, source)
@@ -104,7 +134,7 @@ const INSERT_GROUP: &str = "WITH input AS (
      ), by_area AS (
          INSERT INTO signal_cells_by_area (week, area_id, category_id, age_band_id, n, key_sum)
          SELECT week, area_id, category_id, age_band_id, count(*), sum(record_key)
-           FROM ins
+           FROM keyed
           GROUP BY week, area_id, category_id, age_band_id
           ORDER BY week, area_id, category_id, age_band_id
          ON CONFLICT (week, area_id, category_id, age_band_id)
@@ -112,7 +142,7 @@ const INSERT_GROUP: &str = "WITH input AS (
      ), by_week_area AS (
          INSERT INTO signal_cells_by_week_area (week, area_id, n, key_sum)
          SELECT week, area_id, count(*), sum(record_key)
-           FROM ins
+           FROM keyed
           GROUP BY week, area_id
           ORDER BY week, area_id
          ON CONFLICT (week, area_id)
@@ -148,7 +178,6 @@ pub fn insert(
         .bind::<Array<Int2>, _>(column(signals, |s| s.signal.category_id))
         .bind::<Array<Int2>, _>(column(signals, |s| s.signal.arena_id))
         .bind::<Array<Text>, _>(column(signals, |s| Gender::db_value(s.signal.gender)))
-        .bind::<Array<Int4>, _>(column(signals, |s| s.record_key))
         .load(conn)
 }
 
@@ -211,29 +240,57 @@ pub enum Retraction {
     OutsideWindow,
 }
 
-/// Deletes one of the submitter's own signals whose week is `oldest` or later, and takes
-/// it out of its cell, in one transaction.
-/// One of the submitter's signals, locked until the retraction ends.
-const LOCK_OWN_SIGNAL: &str =
-    "SELECT week FROM signals WHERE id = $1 AND submitted_by = $2 FOR UPDATE";
+/// The week of one of the submitter's signals.
+const OWN_SIGNAL: &str = "SELECT week FROM signals WHERE id = $1 AND submitted_by = $2";
 
-/// Deletes a signal and takes it out of its cells in all three tables, in one statement.
+/// Locks the counter of the cell holding one of the submitter's signals, then the
+/// signal. The counter comes first, as in every insert: two retractions in one cell
+/// then wait for each other instead of deadlocking over the signal that moves.
+const LOCK_OWN_SIGNAL: &str = "WITH counter AS (
+         SELECT c.live FROM submitter_cells AS c
+           JOIN signals AS s USING (submitted_by, week, area_id, age_band_id, category_id, arena_id, gender, source)
+          WHERE s.id = $1 AND s.submitted_by = $2
+            FOR UPDATE OF c)
+     SELECT s.week FROM signals AS s, counter WHERE s.id = $1 AND s.submitted_by = $2 FOR UPDATE OF s";
+
+/// Deletes a signal; the submitter's last signal in its cell takes its ordinal, so the
+/// live ordinals stay 0 … m−1; the counter goes down by one; and the cells lose one
+/// signal and the key of ordinal m−1 (the key that no live signal holds any more).
 const RETRACT: &str = "WITH gone AS (DELETE FROM signals WHERE id = $1 RETURNING *),
+     counter AS (
+         UPDATE submitter_cells AS c SET live = c.live - 1
+           FROM gone
+          WHERE (c.submitted_by, c.week, c.area_id, c.age_band_id, c.category_id, c.arena_id, c.gender, c.source)
+              = (gone.submitted_by, gone.week, gone.area_id, gone.age_band_id, gone.category_id, gone.arena_id, gone.gender, gone.source)
+         RETURNING c.live AS last),
+     moved AS (
+         UPDATE signals AS s SET ordinal = gone.ordinal
+           FROM gone, counter
+          WHERE (s.submitted_by, s.week, s.area_id, s.age_band_id, s.category_id, s.arena_id, s.gender, s.source)
+              = (gone.submitted_by, gone.week, gone.area_id, gone.age_band_id, gone.category_id, gone.arena_id, gone.gender, gone.source)
+            AND s.ordinal = counter.last AND s.id <> gone.id),
+     removed AS (
+         SELECT gone.*, derived_record_key(gone.submitted_by, gone.week, gone.area_id, gone.age_band_id,
+                                           gone.category_id, gone.arena_id, gone.gender, gone.source,
+                                           counter.last) AS record_key
+           FROM gone, counter),
      cell AS (
-         UPDATE signal_cells c SET n = c.n - 1, key_sum = c.key_sum - gone.record_key
-           FROM gone
+         UPDATE signal_cells c SET n = c.n - 1, key_sum = c.key_sum - removed.record_key
+           FROM removed
           WHERE (c.week, c.area_id, c.age_band_id, c.category_id, c.arena_id, c.gender, c.source)
-              = (gone.week, gone.area_id, gone.age_band_id, gone.category_id, gone.arena_id, gone.gender, gone.source)),
+              = (removed.week, removed.area_id, removed.age_band_id, removed.category_id, removed.arena_id, removed.gender, removed.source)),
      by_area AS (
-         UPDATE signal_cells_by_area c SET n = c.n - 1, key_sum = c.key_sum - gone.record_key
-           FROM gone
+         UPDATE signal_cells_by_area c SET n = c.n - 1, key_sum = c.key_sum - removed.record_key
+           FROM removed
           WHERE (c.week, c.area_id, c.category_id, c.age_band_id)
-              = (gone.week, gone.area_id, gone.category_id, gone.age_band_id))
+              = (removed.week, removed.area_id, removed.category_id, removed.age_band_id))
      UPDATE signal_cells_by_week_area c
-        SET n = c.n - 1, key_sum = c.key_sum - gone.record_key, revision = nextval('cell_revisions')
-       FROM gone
-      WHERE (c.week, c.area_id) = (gone.week, gone.area_id)";
+        SET n = c.n - 1, key_sum = c.key_sum - removed.record_key, revision = nextval('cell_revisions')
+       FROM removed
+      WHERE (c.week, c.area_id) = (removed.week, removed.area_id)";
 
+/// Deletes one of the submitter's own signals whose week is `oldest` or later, and takes
+/// it out of its cells, in one transaction.
 pub fn retract(
     conn: &mut PgConnection,
     id: Uuid,
@@ -246,26 +303,38 @@ pub fn retract(
         week: NaiveDate,
     }
     conn.transaction(|conn| {
-        let found: Option<Found> = diesel::sql_query(LOCK_OWN_SIGNAL)
+        let found: Option<Found> = diesel::sql_query(OWN_SIGNAL)
             .bind::<SqlUuid, _>(id)
             .bind::<SqlUuid, _>(submitter)
             .get_result(conn)
             .optional()?;
         match found {
-            None => Ok(Retraction::NotFound),
-            Some(found) if found.week < oldest => Ok(Retraction::OutsideWindow),
-            Some(_) => {
-                diesel::sql_query(RETRACT)
-                    .bind::<SqlUuid, _>(id)
-                    .execute(conn)?;
-                Ok(Retraction::Retracted)
-            }
+            None => return Ok(Retraction::NotFound),
+            Some(found) if found.week < oldest => return Ok(Retraction::OutsideWindow),
+            Some(_) => {}
         }
+        let locked: Option<Found> = diesel::sql_query(LOCK_OWN_SIGNAL)
+            .bind::<SqlUuid, _>(id)
+            .bind::<SqlUuid, _>(submitter)
+            .get_result(conn)
+            .optional()?;
+        if locked.is_none() {
+            // Retracted by a request that held the lock before us.
+            return Ok(Retraction::NotFound);
+        }
+        diesel::sql_query(RETRACT)
+            .bind::<SqlUuid, _>(id)
+            .execute(conn)?;
+        Ok(Retraction::Retracted)
     })
 }
 
-/// Deletes record-level signals of weeks before `cutoff`; cells are untouched.
+/// Deletes record-level signals of weeks before `cutoff`, and who filed how many in
+/// which cell; the cells are untouched.
 pub fn purge(conn: &mut PgConnection, cutoff: NaiveDate) -> Result<usize, ApiError> {
+    diesel::sql_query("DELETE FROM submitter_cells WHERE week < $1")
+        .bind::<Date, _>(cutoff)
+        .execute(conn)?;
     Ok(diesel::sql_query("DELETE FROM signals WHERE week < $1")
         .bind::<Date, _>(cutoff)
         .execute(conn)?)

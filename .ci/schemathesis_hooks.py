@@ -43,6 +43,7 @@ RULES = {
     "too_many_series": "the request would return more than 1,000 series",
     "too_many_periods": "the request would span more than 520 periods",
     "too_many_points": "the request would return more than 100,000 points",
+    "too_many_cells": "points summed from lists of codes would read more than 1,000,000 cells",
     # Credentials and permissions.
     "mismatch": "the current password is not correct",
     "weak_password": "the new password is easy to guess (zxcvbn)",

@@ -18,6 +18,9 @@ pub const MAX_SERIES: usize = 1000;
 pub const MAX_PERIODS: usize = 520;
 /// Most points (series × periods) one request may return: bounds its time and memory.
 pub const MAX_POINTS: usize = 100_000;
+/// Most atomic cells (series × parts of a point × periods) one request may read: a
+/// point summed from many listed codes or areas costs one cell per part.
+pub const MAX_CELLS: usize = 1_000_000;
 /// The years a week may be asked for in.
 pub const YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
 
@@ -225,6 +228,28 @@ pub struct CountParams {
     pub source: Option<String>,
 }
 
+impl CountParams {
+    /// The parameters given, by name: what the audit log records of a read.
+    pub fn given(&self) -> BTreeMap<&'static str, &str> {
+        [
+            ("by", &self.by),
+            ("period", &self.period),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("area", &self.area),
+            ("area_level", &self.area_level),
+            ("age_band", &self.age_band),
+            ("category", &self.category),
+            ("arena", &self.arena),
+            ("gender", &self.gender),
+            ("source", &self.source),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.as_deref().map(|v| (name, v)))
+        .collect()
+    }
+}
+
 impl From<TrendParams> for CountParams {
     fn from(p: TrendParams) -> Self {
         Self {
@@ -285,6 +310,8 @@ pub struct Choice {
     pub filtered: bool,
     /// Chosen values: stored id → code.
     pub values: BTreeMap<i32, String>,
+    /// How many codes the dimension has (active or not).
+    pub known: usize,
 }
 
 /// A parsed count request.
@@ -296,6 +323,10 @@ pub struct CountRequest {
     pub periods: Vec<Period>,
     /// The districts selected, with the code of the area each is grouped under.
     pub districts: BTreeMap<i32, String>,
+    /// The districts selected, with the code of the listed area each lies in (the
+    /// outermost, when listed areas nest): the parts a point is summed from when the
+    /// series are not keyed by area.
+    pub listed_areas: BTreeMap<i32, String>,
     pub area_level: AreaLevel,
     pub age_bands: Choice,
     pub categories: Choice,
@@ -333,11 +364,73 @@ impl CountRequest {
         }
     }
 
+    /// The dimensions that a point is summed over, besides those series are keyed by:
+    /// every other dimension whose filter lists several codes. Such a point is the sum of
+    /// one published atomic cell per code, never a cell of its own over the union
+    /// (docs/design.md §5: only predefined cells are perturbed).
+    pub fn split(&self) -> Vec<Dimension> {
+        Dimension::ALL
+            .into_iter()
+            .filter(|d| {
+                !self.by.contains(d)
+                    && match d {
+                        Dimension::Area => {
+                            self.listed_areas
+                                .values()
+                                .collect::<std::collections::BTreeSet<_>>()
+                                .len()
+                                > 1
+                        }
+                        // A list of every code selects every record: the "all" cell.
+                        _ => {
+                            let listed = self.codes(*d).len();
+                            self.is_filtered(*d) && listed > 1 && listed < self.known(*d)
+                        }
+                    }
+            })
+            .collect()
+    }
+
+    /// How many codes `dimension` has (for areas: how many districts are selected).
+    fn known(&self, dimension: Dimension) -> usize {
+        match dimension {
+            Dimension::Area => self.districts.len(),
+            Dimension::AgeBand => self.age_bands.known,
+            Dimension::Category => self.categories.known,
+            Dimension::Arena => self.arenas.known,
+            Dimension::Gender => GENDERS.len(),
+            Dimension::Source => SOURCES.len(),
+        }
+    }
+
+    /// The dimensions the cells are read by: those series are keyed by, then those a
+    /// point is summed over.
+    pub fn grouping(&self) -> Vec<Dimension> {
+        let mut dimensions = self.by.clone();
+        dimensions.extend(self.split());
+        dimensions
+    }
+
+    /// The code of `district` in the area dimension: the area it is grouped under when
+    /// series are keyed by area, else the listed area it lies in.
+    pub fn area_of(&self, district: i32, keyed: bool) -> Option<&String> {
+        if keyed {
+            self.districts.get(&district)
+        } else {
+            self.listed_areas.get(&district)
+        }
+    }
+
     /// The codes a series may take in `dimension`, in a stable order.
     pub fn codes(&self, dimension: Dimension) -> Vec<String> {
         match dimension {
             Dimension::Area => {
-                let mut codes: Vec<String> = self.districts.values().cloned().collect();
+                let areas = if self.by.contains(&Dimension::Area) {
+                    &self.districts
+                } else {
+                    &self.listed_areas
+                };
+                let mut codes: Vec<String> = areas.values().cloned().collect();
                 codes.sort();
                 codes.dedup();
                 codes
@@ -402,6 +495,7 @@ fn code_choice(
         return Choice {
             filtered: false,
             values: known.iter().map(|(code, e)| (e.id, code.clone())).collect(),
+            known: known.len(),
         };
     };
     let mut values = BTreeMap::new();
@@ -421,6 +515,7 @@ fn code_choice(
     Choice {
         filtered: true,
         values,
+        known: known.len(),
     }
 }
 
@@ -623,6 +718,8 @@ fn check(
     };
 
     let mut districts = BTreeMap::new();
+    // District → (depth, code) of the outermost listed area holding it.
+    let mut listed: BTreeMap<i32, (usize, String)> = BTreeMap::new();
     let mut outside = None;
     let own = [cx.scope_code.to_owned()];
     for code in query.areas.as_deref().unwrap_or(&own) {
@@ -659,6 +756,15 @@ fn check(
             if let Some(group) = ancestor(&district.path, depth(area_level)) {
                 districts.insert(district.id, group.to_owned());
             }
+            let outer = (depth_of(&area.path), code.to_owned());
+            listed
+                .entry(district.id)
+                .and_modify(|held| {
+                    if outer.0 < held.0 {
+                        *held = outer.clone();
+                    }
+                })
+                .or_insert(outer);
         }
     }
     if let Some(code) = outside {
@@ -697,6 +803,10 @@ fn check(
         period,
         periods,
         districts,
+        listed_areas: listed
+            .into_iter()
+            .map(|(district, (_, code))| (district, code))
+            .collect(),
         area_level,
         age_bands,
         categories,
@@ -724,6 +834,21 @@ fn check(
             format!(
                 "{series} series × {} periods is {points} points; at most {MAX_POINTS}: narrow from and to, or use fewer dimensions",
                 request.periods.len()
+            ),
+        ));
+    }
+    let parts: usize = request
+        .split()
+        .iter()
+        .map(|d| request.codes(*d).len())
+        .product();
+    let cells = points.saturating_mul(parts);
+    if cells > MAX_CELLS {
+        return Err(DomainError::invalid(
+            "by",
+            "too_many_cells",
+            format!(
+                "each point is summed from {parts} cells (one per listed code and area), {cells} cells in all; at most {MAX_CELLS}: list fewer codes, or key the series by those dimensions"
             ),
         ));
     }

@@ -99,8 +99,9 @@ pub async fn effect(
     state: web::Data<AppState>,
     reader: Authorized<perm::TrendsRead>,
     id: web::Path<Uuid>,
+    meta: RequestMeta,
 ) -> Result<web::Json<EffectReport>, ApiError> {
     Ok(web::Json(
-        interventions::effect(&state, &reader, id.into_inner()).await?,
+        interventions::effect(&state, &reader, id.into_inner(), meta).await?,
     ))
 }

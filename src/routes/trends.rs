@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::permissions::perm;
+use crate::auth::principal::RequestMeta;
 use crate::domain::period::PeriodKind;
 use crate::domain::trend::{self, CountRequest, Dimension, TrendParams};
 use crate::error::{ApiError, Problem};
@@ -41,6 +42,7 @@ fn trend_csv(
         "period",
         "count",
         "suppressed",
+        "incomplete",
         "rate_per_1000",
         "rolling_mean",
         "change_prev",
@@ -60,6 +62,7 @@ fn trend_csv(
             out.text(&p.period)?;
             out.integer(p.count)?;
             out.boolean(p.suppressed)?;
+            out.boolean(p.incomplete)?;
             for value in [
                 p.rate_per_1000,
                 p.rolling_mean,
@@ -91,7 +94,7 @@ fn trend_csv(
         (status = 200, description = "The series (`format=csv`: one row per series and period)",
          content(
              (TrendReport = "application/json"),
-             (String = "text/csv", example = "area,period,count,suppressed,rate_per_1000,rolling_mean,change_prev,change_yoy,ears_c1,ears_c2,ears_c3,alarm\nteg,2026-W47,12,false,1.6,10.5,0.2,,1.1,0.9,0,\n"),
+             (String = "text/csv", example = "area,period,count,suppressed,incomplete,rate_per_1000,rolling_mean,change_prev,change_yoy,ears_c1,ears_c2,ears_c3,alarm\nteg,2026-W47,12,false,false,1.6,10.5,0.2,,1.1,0.9,0,\n"),
          ),
          headers(("X-Disclosure-Method" = String), ("X-Disclosure-Min-Count" = u32))),
         (status = 403, description = "Needs `trends:read`, or an area outside your own", body = Problem, content_type = "application/problem+json"),
@@ -104,6 +107,7 @@ pub async fn trends(
     state: web::Data<AppState>,
     reader: Authorized<perm::TrendsRead>,
     params: web::Query<TrendParams>,
+    meta: RequestMeta,
 ) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
     let csv = match params.format.as_deref() {
@@ -126,7 +130,8 @@ pub async fn trends(
             "delimiter applies to format=csv only",
         ));
     }
-    let (request, series) = services::trends::trends(&state, &reader, &params.into()).await?;
+    let (request, series) =
+        services::trends::trends(&state, &reader, &params.into(), &meta).await?;
     let disclosure = Disclosure::of(state.settings.min_count());
     let mut response = HttpResponse::Ok();
     response
@@ -186,6 +191,7 @@ pub async fn alerts(
     state: web::Data<AppState>,
     reader: Authorized<perm::TrendsRead>,
     params: web::Query<AlertParams>,
+    meta: RequestMeta,
 ) -> Result<web::Json<AlertReport>, ApiError> {
     let week = params
         .week
@@ -194,6 +200,6 @@ pub async fn alerts(
         .transpose()
         .map_err(|e| ApiError::Validation(vec![e]))?;
     Ok(web::Json(
-        services::trends::alerts(&state, &reader, week).await?,
+        services::trends::alerts(&state, &reader, week, &meta).await?,
     ))
 }

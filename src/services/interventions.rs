@@ -17,7 +17,7 @@ use crate::domain::week::IsoWeek;
 use crate::error::ApiError;
 use crate::indicators::its::{self, EffectOutcome};
 use crate::services::audit::{Audit, Outcome};
-use crate::services::trends::{Disclosure, admit, series_of, this_week};
+use crate::services::trends::{Disclosure, admit, audit_read, series_of, this_week};
 use crate::state::AppState;
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -124,14 +124,14 @@ impl From<its::Estimate> for EstimateView {
 #[schema(example = json!({"intervention": {}, "from": "2025-W20", "to": "2026-W46", "outcome": "estimated",
     "level_change": {"estimate": -3.1, "std_error": 1.2, "ci_low": -5.5, "ci_high": -0.7},
     "slope_change": {"estimate": -0.12, "std_error": 0.05, "ci_low": -0.22, "ci_high": -0.02},
-    "pre_mean": 11.4, "post_mean": 8.2, "pre_points": 52, "post_points": 27, "disclosure": {"method": "cell_key", "min_count": 5}}))]
+    "pre_mean": 11.4, "post_mean": 8.2, "pre_points": 52, "post_points": 27, "imputed_cells": 14, "disclosure": {"method": "cell_key", "min_count": 5}}))]
 pub struct EffectReport {
     pub intervention: InterventionView,
     /// The weekly series used: 52 weeks before the start to the last complete week.
     pub from: String,
     pub to: String,
-    /// `estimated`, or `insufficient_data` below 8 published weeks before the start or 4
-    /// after it.
+    /// `estimated`, or `insufficient_data` below 8 weeks with a value before the start
+    /// or 4 after it.
     pub outcome: &'static str,
     /// b2 of y = b0 + b1·t + b2·D + b3·(t − T0)·D: the jump at the start week.
     pub level_change: Option<EstimateView>,
@@ -139,9 +139,16 @@ pub struct EffectReport {
     pub slope_change: Option<EstimateView>,
     pub pre_mean: Option<f64>,
     pub post_mean: Option<f64>,
-    /// Published (not suppressed) weeks before and from the start.
+    /// Weeks with a value before and from the start. A week's value is the sum of the
+    /// published cells of the intervention's area × each of its categories and age
+    /// bands (one atomic cell per combination; a union of codes is never perturbed as
+    /// a cell of its own), where each suppressed cell counts as (k − 1) / 2, the middle
+    /// of the 1 … k − 1 signals it may hold. A week whose every cell is suppressed is
+    /// left out.
     pub pre_points: usize,
     pub post_points: usize,
+    /// How many suppressed cells were counted as (k − 1) / 2 in the weeks used.
+    pub imputed_cells: usize,
     pub disclosure: Disclosure,
 }
 
@@ -152,6 +159,7 @@ pub async fn effect(
     state: &AppState,
     reader: &Principal,
     id: Uuid,
+    meta: RequestMeta,
 ) -> Result<EffectReport, ApiError> {
     admit(state, reader)?;
     let path = reader.area.path.clone();
@@ -160,6 +168,8 @@ pub async fn effect(
     })
     .await?
     .ok_or(ApiError::NotFound)?;
+    let parameters = serde_json::json!({ "intervention": id });
+    audit_read(state, reader, &meta, "interventions.effect", parameters).await?;
     let start = IsoWeek::from_monday(found.start_week)
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("a start week that is not a Monday")))?;
     let this_week = this_week(state);
@@ -174,13 +184,22 @@ pub async fn effect(
         ..CountQuery::default()
     };
     let series = series_of(state, reader, &query).await?;
+    // A suppressed cell holds 1 … k − 1 signals (a true zero is published as 0): it
+    // counts as the middle of that range rather than as 0, which would bias every week
+    // with a suppressed part low.
+    let imputed = f64::from(state.settings.min_count().get() - 1) / 2.0;
+    let mut imputed_cells = 0;
     let points: Vec<(f64, f64)> = series
         .first()
         .map(|s| {
             s.points
                 .iter()
                 .enumerate()
-                .filter_map(|(t, p)| p.count.map(|c| (t as f64, c as f64)))
+                .filter_map(|(t, p)| {
+                    let count = p.count?;
+                    imputed_cells += p.suppressed_parts;
+                    Some((t as f64, count as f64 + imputed * p.suppressed_parts as f64))
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -219,6 +238,7 @@ pub async fn effect(
         post_mean,
         pre_points,
         post_points,
+        imputed_cells,
         disclosure: Disclosure::of(state.settings.min_count()),
     })
 }

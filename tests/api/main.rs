@@ -6,6 +6,7 @@
 mod access;
 mod architecture;
 mod auth;
+mod disclosure;
 mod docs;
 mod health;
 mod helpers;

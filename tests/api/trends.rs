@@ -264,8 +264,11 @@ async fn a_small_cell_is_suppressed_and_its_value_shows_nowhere() {
         last["rolling_mean"], 0.0,
         "the mean of the published points around it: the three zeros before"
     );
-    assert_eq!(series["summary"]["total"], Value::Null);
-    assert_eq!(series["summary"]["total_suppressed"], true);
+    assert_eq!(
+        series["summary"]["total"], 0,
+        "the sum of the published points, which are all zeros"
+    );
+    assert_eq!(series["summary"]["total_incomplete"], true);
     let empty = &series["points"][0];
     assert_eq!(
         (empty["count"].as_i64(), &empty["suppressed"]),
@@ -1200,14 +1203,14 @@ async fn csv_for_swedish_excel_has_semicolons_and_decimal_commas() {
 
     // By default, the cells are written as before: plain `,`, decimals in Rust's
     // shortest form. (JSON numbers come back within a rounding step, not bit for bit.)
-    let header = "area,period,count,suppressed,rate_per_1000,rolling_mean,change_prev,change_yoy,ears_c1,ears_c2,ears_c3,alarm";
+    let header = "area,period,count,suppressed,incomplete,rate_per_1000,rolling_mean,change_prev,change_yoy,ears_c1,ears_c2,ears_c3,alarm";
     let mut lines = comma.lines();
     assert_eq!(lines.next(), Some(header));
     let rows: Vec<Vec<&str>> = lines.map(|line| line.split(',').collect()).collect();
     assert_eq!(rows.len(), points.len());
     for (row, p) in rows.iter().zip(points) {
         assert_eq!(
-            row[..4],
+            row[..5],
             [
                 "ostra-ersboda",
                 p["period"].as_str().unwrap(),
@@ -1215,11 +1218,12 @@ async fn csv_for_swedish_excel_has_semicolons_and_decimal_commas() {
                     .as_i64()
                     .map_or_else(String::new, |c| c.to_string()),
                 &p["suppressed"].to_string(),
+                &p["incomplete"].to_string(),
             ],
             "{point}",
             point = p
         );
-        assert_eq!(row[11], p["alarm"].as_str().unwrap_or_default());
+        assert_eq!(row[12], p["alarm"].as_str().unwrap_or_default());
         let decimals = [
             &p["rate_per_1000"],
             &p["rolling_mean"],
@@ -1229,7 +1233,7 @@ async fn csv_for_swedish_excel_has_semicolons_and_decimal_commas() {
             &p["ears"]["c2"],
             &p["ears"]["c3"],
         ];
-        for (cell, value) in row[4..11].iter().zip(decimals) {
+        for (cell, value) in row[5..12].iter().zip(decimals) {
             match value.as_f64() {
                 None => assert_eq!(*cell, "", "{p}"),
                 Some(value) => {
@@ -1260,7 +1264,7 @@ async fn csv_for_swedish_excel_has_semicolons_and_decimal_commas() {
             .iter()
             .enumerate()
             .map(|(i, cell)| {
-                if (4..11).contains(&i) {
+                if (5..12).contains(&i) {
                     cell.replace('.', ",")
                 } else {
                     (*cell).to_owned()
@@ -1270,7 +1274,7 @@ async fn csv_for_swedish_excel_has_semicolons_and_decimal_commas() {
         assert_eq!(record.iter().collect::<Vec<_>>(), want);
     }
     assert!(
-        parsed.iter().any(|record| record[4].contains(',')),
+        parsed.iter().any(|record| record[5].contains(',')),
         "some rate has a decimal comma: {semicolon}"
     );
 

@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 pub use published::{Disclosure, EarsView, Point, Series};
 
 use crate::auth::Principal;
+use crate::auth::principal::RequestMeta;
 use crate::db::vocabulary_cache::Reference;
 use crate::db::{self, queries};
 use crate::domain::identity::AreaLevel;
@@ -21,6 +22,7 @@ use crate::domain::trend::{self, CountParams, CountQuery, CountRequest, Dimensio
 use crate::domain::week::IsoWeek;
 use crate::error::ApiError;
 use crate::limits::OverBudget;
+use crate::services::audit::{Audit, Outcome};
 use crate::state::AppState;
 
 /// The current ISO week in the municipality's time zone.
@@ -48,6 +50,24 @@ pub fn admit(state: &AppState, principal: &Principal) -> Result<(), ApiError> {
         .query_budget
         .admit(principal.user.id)
         .map_err(|OverBudget(retry_after)| ApiError::TooManyRequests { retry_after })
+}
+
+/// Records that `principal` read `action` with `parameters` — never what they read.
+/// Written before the computation, so that a read that fails later is on record too.
+pub async fn audit_read(
+    state: &AppState,
+    principal: &Principal,
+    meta: &RequestMeta,
+    action: &str,
+    parameters: serde_json::Value,
+) -> Result<(), ApiError> {
+    let row = Audit::new(action, Outcome::Success, meta)
+        .by(principal)
+        .details(serde_json::json!({ "parameters": parameters }));
+    db::run(&state.pool, move |conn| {
+        queries::audit::record(conn, row.row())
+    })
+    .await
 }
 
 /// Parses query-string `params` against the reference data and `principal`'s area.
@@ -94,7 +114,7 @@ async fn series(
     };
     let (from, to) = (first.first_week().monday(), last.last_week().monday());
     let (request, sums, population) = db::run(&state.pool, move |conn| {
-        let sums = queries::cells::sums(conn, &request, &request.by, from, to)?;
+        let sums = queries::cells::sums(conn, &request, &request.grouping(), from, to)?;
         let districts: Vec<i32> = request.districts.keys().copied().collect();
         let population = match request.periods.first().zip(request.periods.last()) {
             Some((a, b)) => {
@@ -118,9 +138,12 @@ pub async fn trends(
     state: &AppState,
     principal: &Principal,
     params: &CountParams,
+    meta: &RequestMeta,
 ) -> Result<(CountRequest, Vec<Series>), ApiError> {
     admit(state, principal)?;
     let (request, _) = parse_request(state, principal, params, this_week(state)).await?;
+    let parameters = serde_json::to_value(params.given()).map_err(ApiError::internal)?;
+    audit_read(state, principal, meta, "trends.read", parameters).await?;
     series(state, request).await
 }
 
@@ -165,6 +188,7 @@ pub async fn alerts(
     state: &AppState,
     principal: &Principal,
     week: Option<IsoWeek>,
+    meta: &RequestMeta,
 ) -> Result<AlertReport, ApiError> {
     admit(state, principal)?;
     let this_week = this_week(state);
@@ -176,6 +200,8 @@ pub async fn alerts(
             format!("{week} has not begun"),
         ));
     }
+    let parameters = serde_json::json!({ "week": week.to_string() });
+    audit_read(state, principal, meta, "alerts.read", parameters).await?;
     let depth = principal
         .area
         .path

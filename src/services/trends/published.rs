@@ -48,14 +48,28 @@ pub struct EarsView {
 
 /// One period of one series.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-#[schema(example = json!({"period": "2026-W47", "count": 12, "suppressed": false, "rate_per_1000": 1.6,
+#[schema(example = json!({"period": "2026-W47", "count": 12, "suppressed": false, "incomplete": false, "rate_per_1000": 1.6,
     "rolling_mean": 9.5, "change_prev": 0.2, "change_yoy": 0.5, "ears": {"c1": 2.1, "c2": 1.8, "c3": 0.8}, "alarm": null}))]
 pub struct Point {
     /// `2026-W47`, `2026-11` or `2026-Q4`.
     pub period: String,
-    /// The published count; null when suppressed.
+    /// The published count of the period's atomic cell (one area node × one code or
+    /// "all" of each other dimension), perturbed by the cell key method. When a filter
+    /// lists several codes or areas that the series are not keyed by, the point is the
+    /// sum of their published cells (never a cell of its own over the union). Null when
+    /// suppressed (every part below `min_count`).
     pub count: Option<i64>,
+    /// The count is null: below `min_count` (for a sum: every part).
     pub suppressed: bool,
+    /// A sum whose count leaves out at least one suppressed part, each holding at least
+    /// one and fewer than `min_count` signals: the true count is higher. Indicators
+    /// (rates, rolling means, changes, EARS, trends, effects) read only points that are
+    /// neither suppressed nor incomplete.
+    pub incomplete: bool,
+    /// How many parts of the point are suppressed (0 for a published atomic cell), for
+    /// estimates that impute them (intervention effects).
+    #[serde(skip)]
+    pub suppressed_parts: usize,
     /// Per 1,000 persons, when the population of every contributing district and age
     /// band is known for the period's year.
     pub rate_per_1000: Option<f64>,
@@ -77,9 +91,10 @@ pub struct MannKendallView {
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Summary {
-    /// The whole window's count, published as one cell (null when suppressed).
-    pub total: Option<i64>,
-    pub total_suppressed: bool,
+    /// The sum of the window's published point counts (never a cell of its own).
+    pub total: i64,
+    /// Some point in the window is suppressed or incomplete: the true total is higher.
+    pub total_incomplete: bool,
     /// Null below 8 published points, like `theil_sen_slope` and `trend`.
     pub mann_kendall: Option<MannKendallView>,
     /// Median change per period.
@@ -90,7 +105,7 @@ pub struct Summary {
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = json!({"key": {"area": "ostra-ersboda"}, "points": [], "summary": {"total": 412,
-    "total_suppressed": false, "mann_kendall": {"s": 310, "z": 3.9, "p": 0.0001}, "theil_sen_slope": 0.21, "trend": "rising"}}))]
+    "total_incomplete": false, "mann_kendall": {"s": 310, "z": 3.9, "p": 0.0001}, "theil_sen_slope": 0.21, "trend": "rising"}}))]
 pub struct Series {
     /// The series' value in each `by` dimension.
     pub key: BTreeMap<&'static str, String>,
@@ -120,9 +135,9 @@ pub fn extended_periods(request: &CountRequest) -> Vec<Period> {
     request.period.between(start, request.last_week())
 }
 
-/// The key of every series the request asks for, in order.
-fn series_keys(request: &CountRequest) -> Vec<Vec<String>> {
-    request.by.iter().fold(vec![Vec::new()], |keys, dimension| {
+/// Every combination of codes of `dimensions` the request covers, in order.
+fn keys(request: &CountRequest, dimensions: &[Dimension]) -> Vec<Vec<String>> {
+    dimensions.iter().fold(vec![Vec::new()], |keys, dimension| {
         let codes = request.codes(*dimension);
         keys.iter()
             .flat_map(|key| {
@@ -136,12 +151,13 @@ fn series_keys(request: &CountRequest) -> Vec<Vec<String>> {
     })
 }
 
-fn row_key(request: &CountRequest, row: &CellSum) -> Option<Vec<String>> {
-    request
-        .by
+/// A row's codes in `dimensions`.
+fn row_key(request: &CountRequest, dimensions: &[Dimension], row: &CellSum) -> Option<Vec<String>> {
+    let keyed_by_area = request.by.contains(&Dimension::Area);
+    dimensions
         .iter()
         .map(|dimension| match dimension {
-            Dimension::Area => request.districts.get(&row.area_id).cloned(),
+            Dimension::Area => request.area_of(row.area_id, keyed_by_area).cloned(),
             Dimension::AgeBand => request
                 .age_bands
                 .values
@@ -159,31 +175,78 @@ fn row_key(request: &CountRequest, row: &CellSum) -> Option<Vec<String>> {
         .collect()
 }
 
-/// The cells of every series (outer) and extended period (inner).
+/// The atomic cells of every series (outer), part (middle) and extended period (inner).
+/// A point has one part unless a filter lists several codes or areas that the series
+/// are not keyed by: then one part per listed code (or area).
 fn cells_by_series(
     request: &CountRequest,
     period_index: &HashMap<Period, usize>,
     sums: &[CellSum],
-) -> (Vec<Vec<String>>, Vec<Vec<Cell>>) {
-    let keys = series_keys(request);
-    let position: HashMap<&Vec<String>, usize> =
-        keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
-    let mut cells = vec![vec![Cell::default(); period_index.len()]; keys.len()];
+) -> (Vec<Vec<String>>, Vec<Vec<Vec<Cell>>>) {
+    let split = request.split();
+    let series = keys(request, &request.by);
+    let parts = keys(request, &split);
+    let index = |keys: &[Vec<String>]| -> HashMap<Vec<String>, usize> {
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| (k.clone(), i))
+            .collect()
+    };
+    let (series_at, part_at) = (index(&series), index(&parts));
+    let mut cells =
+        vec![vec![vec![Cell::default(); period_index.len()]; parts.len()]; series.len()];
     for row in sums {
         let Some(week) = IsoWeek::from_monday(row.week) else {
             continue;
         };
-        let (Some(key), Some(t)) = (
-            row_key(request, row),
+        let (Some(key), Some(part), Some(t)) = (
+            row_key(request, &request.by, row),
+            row_key(request, &split, row),
             period_index.get(&request.period.of(week)),
         ) else {
             continue;
         };
-        if let Some(s) = position.get(&key) {
-            cells[*s][*t] += row.cell();
+        if let (Some(s), Some(p)) = (series_at.get(&key), part_at.get(&part)) {
+            cells[*s][*p][*t] += row.cell();
         }
     }
-    (keys, cells)
+    (series, cells)
+}
+
+/// A point's published value: one atomic cell, or the sum of the published parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Value {
+    /// The sum of the published parts; `None` when every part is suppressed.
+    count: Option<i64>,
+    suppressed_parts: usize,
+}
+
+impl Value {
+    fn of(parts: impl Iterator<Item = Published>) -> Self {
+        let (mut total, mut published, mut suppressed_parts) = (0, 0, 0);
+        for part in parts {
+            match part {
+                Published::Count(c) => {
+                    total += c;
+                    published += 1;
+                }
+                Published::Suppressed => suppressed_parts += 1,
+            }
+        }
+        Value {
+            count: (published > 0 || suppressed_parts == 0).then_some(total),
+            suppressed_parts,
+        }
+    }
+
+    /// The value the indicators read: only a point whose every part is published. A
+    /// sum that leaves a suppressed part out is a lower bound, not the count.
+    fn complete(self) -> Option<f64> {
+        (self.suppressed_parts == 0)
+            .then_some(self.count)
+            .flatten()
+            .map(|c| c as f64)
+    }
 }
 
 /// Persons behind series `key` in `year`, when known for every contributing district
@@ -231,15 +294,17 @@ pub fn build(
     let (keys, cells) = cells_by_series(request, &period_index, sums);
     keys.into_iter()
         .zip(cells)
-        .map(|(key, cells)| {
-            let published: Vec<Published> = cells
-                .iter()
-                .map(|cell| disclosure::publish(*cell, min_count))
+        .map(|(key, parts)| {
+            let values: Vec<Value> = (0..periods.len())
+                .map(|t| {
+                    Value::of(
+                        parts
+                            .iter()
+                            .map(|cells| disclosure::publish(cells[t], min_count)),
+                    )
+                })
                 .collect();
-            let ys: Vec<Option<f64>> = published
-                .iter()
-                .map(|p| p.count().map(|c| c as f64))
-                .collect();
+            let ys: Vec<Option<f64>> = values.iter().map(|v| v.complete()).collect();
             let alarms = ears::ears_series(&ys);
             let points = (window_start..periods.len())
                 .map(|t| {
@@ -251,9 +316,11 @@ pub fn build(
                     let (stats, alarm) = alarms[t];
                     Point {
                         period: period.to_string(),
-                        count: published[t].count(),
-                        suppressed: published[t].is_suppressed(),
-                        // Only published points have a rate: their population alone is looked up.
+                        count: values[t].count,
+                        suppressed: values[t].count.is_none(),
+                        incomplete: values[t].count.is_some() && values[t].suppressed_parts > 0,
+                        suppressed_parts: values[t].suppressed_parts,
+                        // Only complete points have a rate: their population alone is looked up.
                         rate_per_1000: ys[t].and_then(|count| {
                             persons(request, &key, population, period.year())
                                 .map(|persons| count / persons as f64 * 1000.0)
@@ -277,13 +344,15 @@ pub fn build(
                 .filter_map(|t| ys[t].map(|y| ((t - window_start) as f64, y)))
                 .collect();
             let summary = trend::summarize(&window);
-            let total = disclosure::publish(cells[window_start..].iter().copied().sum(), min_count);
+            let window_values = &values[window_start..];
             Series {
                 key: request.by.iter().map(|d| d.as_str()).zip(key).collect(),
                 points,
                 summary: Summary {
-                    total: total.count(),
-                    total_suppressed: total.is_suppressed(),
+                    // A sum of published points, never a cell of its own: a fresh cell for
+                    // every window would give fresh noise that averages away.
+                    total: window_values.iter().filter_map(|v| v.count).sum(),
+                    total_incomplete: window_values.iter().any(|v| v.suppressed_parts > 0),
                     mann_kendall: summary.map(|s| MannKendallView {
                         s: s.mann_kendall.s,
                         z: s.mann_kendall.z,
@@ -320,7 +389,11 @@ mod tests {
                 ("haga".into(), area(3, "/vb/umea/haga/", true)),
             ]),
             age_bands: HashMap::from([("13-15".into(), entry(1))]),
-            categories: HashMap::from([("weapons".into(), entry(1)), ("drugs".into(), entry(2))]),
+            categories: HashMap::from([
+                ("weapons".into(), entry(1)),
+                ("drugs".into(), entry(2)),
+                ("fraud".into(), entry(3)),
+            ]),
             arenas: HashMap::from([("school".into(), entry(1))]),
         }
     }
@@ -353,6 +426,22 @@ mod tests {
         }
     }
 
+    fn sum_in(week: &str, area_id: i32, category_id: i16, n: i64, key_sum: i64) -> CellSum {
+        CellSum {
+            category_id,
+            ..sum(week, area_id, n, key_sum)
+        }
+    }
+
+    fn one_week(area: &str) -> CountParams {
+        CountParams {
+            area: Some(area.into()),
+            from: Some("2026-W47".into()),
+            to: Some("2026-W47".into()),
+            ..CountParams::default()
+        }
+    }
+
     fn counts(series: &Series) -> Vec<Option<i64>> {
         series.points.iter().map(|p| p.count).collect()
     }
@@ -382,7 +471,7 @@ mod tests {
         assert_eq!(counts(&series[1]), [Some(0), Some(5), Some(0), Some(0)]);
         let periods: Vec<&str> = series[1].points.iter().map(|p| p.period.as_str()).collect();
         assert_eq!(periods, ["2026-W44", "2026-W45", "2026-W46", "2026-W47"]);
-        assert_eq!(series[1].summary.total, Some(5));
+        assert_eq!(series[1].summary.total, 5);
     }
 
     #[test]
@@ -441,5 +530,68 @@ mod tests {
         population.insert((3, 1, 2026), 3000);
         // 10 + d(u = 0.5) = 10 published, over 5,000 persons.
         assert_eq!(rate(&population), Some(2.0));
+    }
+
+    #[test]
+    fn a_list_of_areas_sums_their_published_cells_instead_of_perturbing_the_union() {
+        let request = request(one_week("teg,haga"));
+        // Teg: n = 3 at u = 0.5 → 3, suppressed. Haga: n = 7 → 7. The union (n = 10)
+        // is never published as a cell of its own.
+        let rows = [
+            sum("2026-W47", 2, 3, 1 << 30),
+            sum("2026-W47", 3, 7, 1 << 30),
+        ];
+        let series = build(&request, &rows, &Population::new(), MinCount::DEFAULT);
+        assert_eq!(series.len(), 1);
+        let point = &series[0].points[0];
+        assert_eq!(point.count, Some(7));
+        assert!(point.incomplete && !point.suppressed);
+        assert_eq!(point.change_prev, None, "a lower bound is not a count");
+    }
+
+    #[test]
+    fn a_listed_area_inside_another_listed_area_is_counted_once() {
+        let request = request(one_week("umea,teg"));
+        let rows = [
+            sum("2026-W47", 2, 7, 1 << 29),
+            sum("2026-W47", 3, 4, 1 << 29),
+        ];
+        let series = build(&request, &rows, &Population::new(), MinCount::DEFAULT);
+        // Umeå's cell: n = 11, key_sum = 2^30 → u = 0.5 → 11.
+        assert_eq!(counts(&series[0]), [Some(11)]);
+        assert!(!series[0].points[0].incomplete);
+    }
+
+    #[test]
+    fn a_list_of_categories_sums_one_published_cell_per_category() {
+        let request = request(CountParams {
+            category: Some("weapons,drugs".into()),
+            ..one_week("teg")
+        });
+        assert_eq!(request.split(), [Dimension::Category]);
+        // weapons: 6 at u = 0.5 → 6; drugs: 6 at u = 0.5 → 6. Their union (n = 12,
+        // key_sum = 2^31, u = 0) would have been published as 10.
+        let rows = [
+            sum_in("2026-W47", 2, 1, 6, 1 << 30),
+            sum_in("2026-W47", 2, 2, 6, 1 << 30),
+        ];
+        let series = build(&request, &rows, &Population::new(), MinCount::DEFAULT);
+        assert_eq!(counts(&series[0]), [Some(12)]);
+        assert!(!series[0].points[0].incomplete);
+    }
+
+    #[test]
+    fn a_window_total_is_the_sum_of_its_published_points() {
+        let request = request(CountParams {
+            from: Some("2026-W44".into()),
+            ..one_week("teg")
+        });
+        // W45: 7 at u = 0 → 5. W46: 3 → suppressed. The window's own cell (n = 10)
+        // would be a fresh cell for every from/to, and its noise would average away.
+        let rows = [sum("2026-W45", 2, 7, 0), sum("2026-W46", 2, 3, 1 << 30)];
+        let series = build(&request, &rows, &Population::new(), MinCount::DEFAULT);
+        assert_eq!(counts(&series[0]), [Some(0), Some(5), None, Some(0)]);
+        assert_eq!(series[0].summary.total, 5);
+        assert!(series[0].summary.total_incomplete);
     }
 }

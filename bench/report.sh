@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One run, one machine, one table (issue 6): intake (single and batch) against
 # pgbench's raw rate for the same statement, trends at 10 million signals, the full-year
-# export, login latency, and the service's peak resident memory under each load. Runs
+# export, login latency, the service's peak resident memory under each load, and 64 of
+# the heaviest trend requests at once (issue 12). Runs
 # bench/intake.sh, bench/trends.sh and bench/login-latency.sh one after another (never
 # at once: they share two cores) and prints their figures as one Markdown table.
 #
@@ -44,6 +45,10 @@ export_first=$(field "$t" '^export:' '{print $7}')
 export_again=$(field "$t" '^export:' '{print $10}')
 packed=$(field "$t" '^packed:' '{print $2, $9}')
 trends_rss=$(field "$t" 'peak resident overall' '{print $(NF-1)}')
+flood_peak=$(grep -m1 '^flood:' "$t" | sed -E 's/.*RSS peak ([0-9]+) MB.*/\1/')
+flood_after=$(grep -m1 '^flood:' "$t" | sed -E 's/.*, ([0-9]+) MB a minute after.*/\1/')
+flood_429=$(grep -m1 '^flood:' "$t" | sed -E 's/.*; ([0-9]+) got 429.*/\1/')
+flood_answers=$(grep -m1 '^flood:' "$t" | sed -E 's/^flood: +64 heaviest trend requests at once: ([^;]*);.*/\1/')
 data=$(field "$t" '^data:' '{print $2 " signals in " $5 " cells"}')
 login=$(field "$l" '^logins:' '{print $4, $7, $10}')
 peak=$(( intake_rss > trends_rss ? intake_rss : trends_rss ))
@@ -71,4 +76,7 @@ Machine: $(nproc) vCPU, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /pr
 | peak resident memory under intake load | $intake_rss MB | < 150 MB | $(verdict "$intake_rss" 150 '<') |
 | peak resident memory over trends and exports | $trends_rss MB | < 150 MB | $(verdict "$trends_rss" 150 '<') |
 | peak resident memory, highest of the runs | **$peak MB** | < 150 MB | $(verdict "$peak" 150 '<') |
+| 64 heaviest trend requests at once, one coordinator: answers | $flood_answers; $flood_429 got 429 | | |
+| … peak resident memory during them | **$flood_peak MB** | < 300 MB | $(verdict "$flood_peak" 300 '<') |
+| … resident memory a minute later | **$flood_after MB** | < 150 MB | $(verdict "$flood_after" 150 '<') |
 TABLE

@@ -214,9 +214,31 @@ echo "(2c) unchanged refresh (If-None-Match): HTTP $ncode in ${ntotal}s"
 echo "(2d) after a new signal this week: HTTP $scode, first byte after ${sfirst}s, done after ${stotal}s"
 echo "(2e) monthly: HTTP $mcode, first byte after ${mfirst}s, done after ${mtotal}s, $msize bytes"
 
+# --- (3) A flood: 64 of the heaviest trend requests at once from one coordinator — every
+# category × arena × source (650 series) over the full year, which reads the widest cell
+# table with a year of history for the indicators. Resident memory is sampled every
+# 0.05 s during the flood and for a minute after it; the answers are counted by status
+# (429: over the query budget; 503: no heavy-query slot within 10 s).
+hwm_kb=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")  # the peak before the flood
+heavy_url="$api/v1/trends?by=category,arena,source&period=week&from=$from_week&to=$to_week"
+rss_calm=$(rss)
+( while :; do rss; sleep 0.05; done ) > "$work/rss-flood.txt" & sampler=$!
+start=$(ms)
+seq 64 | xargs -P 64 -I{} curl -s -o /dev/null -w '%{http_code}\n' "$heavy_url" \
+  -H "authorization: Bearer $coordinator" > "$work/flood.txt"
+flood_ms=$(( $(ms) - start ))
+kill "$sampler"; wait "$sampler" 2>/dev/null || true; sampler=''
+flood_peak=$(sort -n "$work/rss-flood.txt" | tail -1)
+statuses=$(sort "$work/flood.txt" | uniq -c | awk '{printf "%s%s × %s", sep, $1, $2; sep = ", "}')
+too_many=$(grep -c '^429$' "$work/flood.txt" || true)
+sleep 60
+rss_after=$(rss)
+echo "--- (3) 64 × GET $heavy_url at once"
+echo "answers: $statuses in $(( flood_ms / 1000 )).$(( flood_ms % 1000 / 100 )) s; RSS $(( rss_calm / 1024 )) MB before," \
+     "peak $(( flood_peak / 1024 )) MB, $(( rss_after / 1024 )) MB a minute after"
+
 verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v < t) ? "met" : "NOT met" }'; }
 growth=$(( (rss_peak - rss_before) / 1024 ))
-hwm_kb=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
 echo
 echo "=== trends benchmark, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), $weeks weeks, $requests requests per credential"
 echo "data:    $total signals in $cells cells + $by_area by-area rows, loaded in $(( load_ms / 1000 )) s; Umeå $umea_total signals in $umea_rows cells"
@@ -226,4 +248,6 @@ echo "packed:  $blocks cube blocks ($blocks_size) built in $(( pack_ms / 1000 ))
 echo "export:  $(( lines - 1 )) rows, $(( esize / 1048576 )) MB in ${etotal} s first, ${rtotal} s again (target < 2 s: $(verdict "$etotal" 2));" \
      "after a new signal ${stotal} s ($(verdict "$stotal" 2)); monthly ${mtotal} s; unchanged refresh: HTTP $ncode in ${ntotal} s"
 echo "memory:  RSS ${rss_before:+$(( rss_before / 1024 ))} MB before, $(( rss_peak / 1024 )) MB peak during the export: +$growth MB" \
-     "(target flat, taken as < 16 MB: $(verdict "$growth" 16)); peak resident overall $(( hwm_kb / 1024 )) MB"
+     "(target flat, taken as < 16 MB: $(verdict "$growth" 16)); peak resident overall (before the flood) $(( hwm_kb / 1024 )) MB"
+echo "flood:   64 heaviest trend requests at once: $statuses; $too_many got 429; RSS peak $(( flood_peak / 1024 )) MB" \
+     "(target < 300 MB: $(verdict "$(( flood_peak / 1024 ))" 300)), $(( rss_after / 1024 )) MB a minute after (target < 150 MB: $(verdict "$(( rss_after / 1024 ))" 150))"

@@ -16,3 +16,14 @@ where
     let span = tracing::Span::current();
     actix_web::web::block(move || span.in_scope(work)).await?
 }
+
+/// Gives freed heap memory back to the operating system. glibc keeps what a burst of
+/// heavy queries freed (spread over its per-thread arenas) for reuse; without this a
+/// service that once answered a flood of heavy trend requests stays that large.
+pub fn give_back_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own free lists; it takes no pointers.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

@@ -21,6 +21,10 @@ pub struct QueryBudget {
     /// Per principal: the window's index and the requests counted in it.
     used: Mutex<HashMap<Uuid, (u64, u32)>>,
     heavy: Semaphore,
+    /// How many heavy computations may run at once.
+    slots: usize,
+    /// A heavy computation ran since memory was last given back.
+    ran_heavy: std::sync::atomic::AtomicBool,
 }
 
 /// Too many queries: try again after this long.
@@ -30,11 +34,14 @@ pub struct OverBudget(pub Duration);
 impl QueryBudget {
     pub fn new(settings: &QuerySettings) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let slots = settings.heavy.map_or(cores, usize::from);
         Self {
             quota: settings.quota,
             window: u64::from(settings.window_secs),
             used: Mutex::new(HashMap::new()),
-            heavy: Semaphore::new(settings.heavy.map_or(cores, usize::from)),
+            heavy: Semaphore::new(slots),
+            slots,
+            ran_heavy: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -67,10 +74,22 @@ impl QueryBudget {
 
     /// A slot for one heavy computation; `None` when none came free within `wait`.
     pub async fn heavy(&self, wait: Duration) -> Option<SemaphorePermit<'_>> {
-        tokio::time::timeout(wait, self.heavy.acquire())
+        let permit = tokio::time::timeout(wait, self.heavy.acquire())
             .await
             .ok()?
-            .ok()
+            .ok()?;
+        self.ran_heavy
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        Some(permit)
+    }
+
+    /// True once after heavy computations ran and none is running now: the moment to
+    /// give their memory back to the operating system.
+    pub fn idle_after_heavy(&self) -> bool {
+        self.heavy.available_permits() == self.slots
+            && self
+                .ran_heavy
+                .swap(false, std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -110,7 +129,10 @@ mod tests {
         let held = budget.heavy(Duration::from_millis(10)).await;
         assert!(held.is_some());
         assert!(budget.heavy(Duration::from_millis(10)).await.is_none());
+        assert!(!budget.idle_after_heavy(), "one is still running");
         drop(held);
+        assert!(budget.idle_after_heavy());
+        assert!(!budget.idle_after_heavy(), "only once after each");
         assert!(budget.heavy(Duration::from_millis(10)).await.is_some());
     }
 }

@@ -31,6 +31,7 @@ pub struct Application {
     server: Server,
     /// The internal listener serving `/metrics` only; stopped when `server` stops.
     metrics_server: Server,
+    state: web::Data<AppState>,
 }
 
 impl Application {
@@ -103,6 +104,7 @@ impl Application {
             settings: settings.clone(),
         });
 
+        let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             let (app, _) = App::new()
                 .into_utoipa_app()
@@ -139,6 +141,7 @@ impl Application {
             metrics_port,
             server: server.run(),
             metrics_server,
+            state: app_state,
         })
     }
 
@@ -160,9 +163,27 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let metrics = self.metrics_server.handle();
         actix_web::rt::spawn(self.metrics_server);
+        actix_web::rt::spawn(give_back_memory_after_heavy_queries(self.state));
         let served = self.server.await;
         metrics.stop(true).await;
         served
+    }
+}
+
+/// Every few seconds, once heavy trend computations have run and none is running, gives
+/// their freed memory back to the operating system (a flood of them otherwise leaves the
+/// process at its peak size).
+async fn give_back_memory_after_heavy_queries(state: web::Data<AppState>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        if state.query_budget.idle_after_heavy() {
+            let _ = crate::blocking::run(|| {
+                crate::blocking::give_back_memory();
+                Ok(())
+            })
+            .await;
+        }
     }
 }
 

@@ -421,6 +421,37 @@ impl CountRequest {
         }
     }
 
+    /// The selected districts, the index (into the codes, the third part) of the area each
+    /// is counted under in the area dimension, and those codes in order: what the cells
+    /// are summed by in the database. One group of every district when the points are
+    /// neither keyed by area nor summed over listed areas.
+    pub fn area_groups(&self) -> (Vec<i32>, Vec<i32>, Vec<String>) {
+        let by_area = self.by.contains(&Dimension::Area);
+        let areas = if by_area {
+            &self.districts
+        } else {
+            &self.listed_areas
+        };
+        let codes = if by_area || self.split().contains(&Dimension::Area) {
+            self.codes(Dimension::Area)
+        } else {
+            vec![String::new()]
+        };
+        let (mut districts, mut groups) = (Vec::new(), Vec::new());
+        for (district, code) in areas {
+            let group = if codes.len() == 1 {
+                Some(0)
+            } else {
+                codes.binary_search(code).ok()
+            };
+            if let Some(group) = group.and_then(|g| i32::try_from(g).ok()) {
+                districts.push(*district);
+                groups.push(group);
+            }
+        }
+        (districts, groups, codes)
+    }
+
     /// The codes a series may take in `dimension`, in a stable order.
     pub fn codes(&self, dimension: Dimension) -> Vec<String> {
         match dimension {

@@ -12,10 +12,10 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db::queries::cells::CellSum;
+use crate::db::queries::cells::GroupSum;
 use crate::disclosure::{self, Cell, MinCount, Published};
 use crate::domain::period::Period;
-use crate::domain::trend::{CountRequest, Dimension};
+use crate::domain::trend::{CountRequest, Dimension, GENDERS, SOURCES};
 use crate::domain::week::IsoWeek;
 use crate::indicators::{ears, series, trend};
 
@@ -151,13 +151,21 @@ fn keys(request: &CountRequest, dimensions: &[Dimension]) -> Vec<Vec<String>> {
     })
 }
 
-/// A row's codes in `dimensions`.
-fn row_key(request: &CountRequest, dimensions: &[Dimension], row: &CellSum) -> Option<Vec<String>> {
-    let keyed_by_area = request.by.contains(&Dimension::Area);
+/// A row's codes in `dimensions`; `areas` are the codes its area group indexes.
+fn row_key(
+    request: &CountRequest,
+    areas: &[String],
+    dimensions: &[Dimension],
+    row: &GroupSum,
+) -> Option<Vec<String>> {
+    let index = |i: i16| usize::try_from(i).ok();
     dimensions
         .iter()
         .map(|dimension| match dimension {
-            Dimension::Area => request.area_of(row.area_id, keyed_by_area).cloned(),
+            Dimension::Area => usize::try_from(row.area_group)
+                .ok()
+                .and_then(|g| areas.get(g))
+                .cloned(),
             Dimension::AgeBand => request
                 .age_bands
                 .values
@@ -169,8 +177,12 @@ fn row_key(request: &CountRequest, dimensions: &[Dimension], row: &CellSum) -> O
                 .get(&i32::from(row.category_id))
                 .cloned(),
             Dimension::Arena => request.arenas.values.get(&i32::from(row.arena_id)).cloned(),
-            Dimension::Gender => Some(row.gender.clone()),
-            Dimension::Source => Some(row.source.clone()),
+            Dimension::Gender => index(row.gender)
+                .and_then(|i| GENDERS.get(i))
+                .map(|g| (*g).to_owned()),
+            Dimension::Source => index(row.source)
+                .and_then(|i| SOURCES.get(i))
+                .map(|s| (*s).to_owned()),
         })
         .collect()
 }
@@ -181,9 +193,10 @@ fn row_key(request: &CountRequest, dimensions: &[Dimension], row: &CellSum) -> O
 fn cells_by_series(
     request: &CountRequest,
     period_index: &HashMap<Period, usize>,
-    sums: &[CellSum],
+    sums: &[GroupSum],
 ) -> (Vec<Vec<String>>, Vec<Vec<Vec<Cell>>>) {
     let split = request.split();
+    let (_, _, areas) = request.area_groups();
     let series = keys(request, &request.by);
     let parts = keys(request, &split);
     let index = |keys: &[Vec<String>]| -> HashMap<Vec<String>, usize> {
@@ -200,8 +213,8 @@ fn cells_by_series(
             continue;
         };
         let (Some(key), Some(part), Some(t)) = (
-            row_key(request, &request.by, row),
-            row_key(request, &split, row),
+            row_key(request, &areas, &request.by, row),
+            row_key(request, &areas, &split, row),
             period_index.get(&request.period.of(week)),
         ) else {
             continue;
@@ -283,7 +296,7 @@ fn persons(
 /// Every series of `request` with its points and summary.
 pub fn build(
     request: &CountRequest,
-    sums: &[CellSum],
+    sums: &[GroupSum],
     population: &Population,
     min_count: MinCount,
 ) -> Vec<Series> {
@@ -412,22 +425,38 @@ mod tests {
         .unwrap()
     }
 
-    fn sum(week: &str, area_id: i32, n: i64, key_sum: i64) -> CellSum {
-        CellSum {
+    /// A district's cell; [`grouped`] sums it into its area group as the query does.
+    fn sum(week: &str, area_id: i32, n: i64, key_sum: i64) -> GroupSum {
+        GroupSum {
             week: IsoWeek::parse(week).unwrap().monday(),
-            area_id,
+            area_group: area_id,
             age_band_id: 0,
             category_id: 0,
             arena_id: 0,
-            gender: String::new(),
-            source: String::new(),
+            gender: -1,
+            source: -1,
             n,
             key_sum,
         }
     }
 
-    fn sum_in(week: &str, area_id: i32, category_id: i16, n: i64, key_sum: i64) -> CellSum {
-        CellSum {
+    /// Rows per district (`area_group` holding the district id), grouped as the query
+    /// groups them.
+    fn grouped(request: &CountRequest, rows: &[GroupSum]) -> Vec<GroupSum> {
+        let (districts, groups, _) = request.area_groups();
+        rows.iter()
+            .filter_map(|row| {
+                let i = districts.iter().position(|d| *d == row.area_group)?;
+                Some(GroupSum {
+                    area_group: groups[i],
+                    ..row.clone()
+                })
+            })
+            .collect()
+    }
+
+    fn sum_in(week: &str, area_id: i32, category_id: i16, n: i64, key_sum: i64) -> GroupSum {
+        GroupSum {
             category_id,
             ..sum(week, area_id, n, key_sum)
         }
@@ -457,7 +486,7 @@ mod tests {
         // 7 signals in teg in W45 with key_sum 0: u = 0, so d = -2 and 5 is published.
         let series = build(
             &request,
-            &[sum("2026-W45", 2, 7, 0)],
+            &grouped(&request, &[sum("2026-W45", 2, 7, 0)]),
             &Population::new(),
             MinCount::DEFAULT,
         );
@@ -488,7 +517,12 @@ mod tests {
             sum("2026-W45", 2, 3, 1 << 29),
             sum("2026-W47", 3, 3, 1 << 29),
         ];
-        let series = build(&request, &weeks, &Population::new(), MinCount::DEFAULT);
+        let series = build(
+            &request,
+            &grouped(&request, &weeks),
+            &Population::new(),
+            MinCount::DEFAULT,
+        );
         assert_eq!(series.len(), 1);
         assert_eq!(counts(&series[0]), [Some(6)]);
         assert_eq!(series[0].points[0].period, "2026-11");
@@ -507,7 +541,12 @@ mod tests {
             sum("2026-W47", 2, 4, 1 << 30),
             sum("2026-W47", 3, 4, 1 << 30),
         ];
-        let series = build(&request, &rows, &Population::new(), MinCount::DEFAULT);
+        let series = build(
+            &request,
+            &grouped(&request, &rows),
+            &Population::new(),
+            MinCount::DEFAULT,
+        );
         assert_eq!(series.len(), 1);
         assert_eq!(series[0].key["area"], "umea");
         // n = 8, key_sum = 2^31 → u = 0 → d = -2 → 6.
@@ -524,7 +563,14 @@ mod tests {
         let rows = [sum("2026-W47", 2, 10, 1 << 30)];
         let mut population = Population::from([((2, 1, 2026), 2000)]);
         let rate = |population: &Population| {
-            build(&request, &rows, population, MinCount::DEFAULT)[0].points[0].rate_per_1000
+            build(
+                &request,
+                &grouped(&request, &rows),
+                population,
+                MinCount::DEFAULT,
+            )[0]
+            .points[0]
+                .rate_per_1000
         };
         assert_eq!(rate(&population), None, "haga's population is unknown");
         population.insert((3, 1, 2026), 3000);
@@ -541,7 +587,12 @@ mod tests {
             sum("2026-W47", 2, 3, 1 << 30),
             sum("2026-W47", 3, 7, 1 << 30),
         ];
-        let series = build(&request, &rows, &Population::new(), MinCount::DEFAULT);
+        let series = build(
+            &request,
+            &grouped(&request, &rows),
+            &Population::new(),
+            MinCount::DEFAULT,
+        );
         assert_eq!(series.len(), 1);
         let point = &series[0].points[0];
         assert_eq!(point.count, Some(7));
@@ -556,7 +607,12 @@ mod tests {
             sum("2026-W47", 2, 7, 1 << 29),
             sum("2026-W47", 3, 4, 1 << 29),
         ];
-        let series = build(&request, &rows, &Population::new(), MinCount::DEFAULT);
+        let series = build(
+            &request,
+            &grouped(&request, &rows),
+            &Population::new(),
+            MinCount::DEFAULT,
+        );
         // Umeå's cell: n = 11, key_sum = 2^30 → u = 0.5 → 11.
         assert_eq!(counts(&series[0]), [Some(11)]);
         assert!(!series[0].points[0].incomplete);
@@ -575,7 +631,12 @@ mod tests {
             sum_in("2026-W47", 2, 1, 6, 1 << 30),
             sum_in("2026-W47", 2, 2, 6, 1 << 30),
         ];
-        let series = build(&request, &rows, &Population::new(), MinCount::DEFAULT);
+        let series = build(
+            &request,
+            &grouped(&request, &rows),
+            &Population::new(),
+            MinCount::DEFAULT,
+        );
         assert_eq!(counts(&series[0]), [Some(12)]);
         assert!(!series[0].points[0].incomplete);
     }
@@ -589,7 +650,12 @@ mod tests {
         // W45: 7 at u = 0 → 5. W46: 3 → suppressed. The window's own cell (n = 10)
         // would be a fresh cell for every from/to, and its noise would average away.
         let rows = [sum("2026-W45", 2, 7, 0), sum("2026-W46", 2, 3, 1 << 30)];
-        let series = build(&request, &rows, &Population::new(), MinCount::DEFAULT);
+        let series = build(
+            &request,
+            &grouped(&request, &rows),
+            &Population::new(),
+            MinCount::DEFAULT,
+        );
         assert_eq!(counts(&series[0]), [Some(0), Some(5), None, Some(0)]);
         assert_eq!(series[0].summary.total, 5);
         assert!(series[0].summary.total_incomplete);

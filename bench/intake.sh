@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Intake benchmark (issue 4, docs/design.md §7), all in one run on one machine:
 #   (a) PostgreSQL's own rate for the statement the service runs for one signal
-#       (quota counter, insert, both cell upserts; one statement) via pgbench, 32 clients;
+#       (quota counter, ordinal counter, insert, the cell upserts; one statement) via pgbench, 32 clients;
 #   (b) POST /v1/signals through HTTP, 32 connections, API tokens of 32 reporters;
 #   (c) POST /v1/signals/batch (500 signals per request);
 # and prints the ratio (b)/(a), p50/p99 latency and the service's peak resident memory.
@@ -60,40 +60,56 @@ cat > "$work/intake.sql" <<SQL
 \set age random(1, 5)
 \set category random(1, 13)
 \set arena random(1, 10)
-\set key random(0, 2147483647)
 \set submitter :client_id + 1
 WITH input AS (
   SELECT s.*, 1 AS turn
     FROM unnest(ARRAY[gen_random_uuid()], ARRAY[('00000000-0000-4000-8000-' || lpad(:submitter::text, 12, '0'))::uuid],
                 ARRAY['school'], ARRAY[date_trunc('week', now())::date], ARRAY[:area]::int4[], ARRAY[:age]::int2[],
-                ARRAY[:category]::int2[], ARRAY[:arena]::int2[], ARRAY['girl'], ARRAY[:key]::int4[])
-         AS s (id, submitted_by, source, week, area_id, age_band_id, category_id, arena_id, gender, record_key)
+                ARRAY[:category]::int2[], ARRAY[:arena]::int2[], ARRAY['girl']) WITH ORDINALITY
+         AS s (id, submitted_by, source, week, area_id, age_band_id, category_id, arena_id, gender, position)
 ), granted AS (
   INSERT INTO quota_usage AS q (user_id, window_start, used, previous)
   SELECT submitted_by, to_timestamp((floor(extract(epoch FROM now()) / 600) * 600)::float8), least(100000000, count(*)), 0
     FROM input GROUP BY submitted_by
   ON CONFLICT (user_id, window_start) DO UPDATE SET previous = q.used, used = least(100000000, q.used + EXCLUDED.used)
   RETURNING user_id, used - previous AS admitted
-), ins AS (
-  INSERT INTO signals (id, week, area_id, age_band_id, category_id, arena_id, gender, source, submitted_by, record_key)
-  SELECT id, week, area_id, age_band_id, category_id, arena_id, gender, source, submitted_by, record_key
+), admitted AS (
+  SELECT input.*, row_number() OVER same_cell AS rank,
+         count(*) OVER (PARTITION BY submitted_by, week, area_id, age_band_id, category_id, arena_id, gender, source) AS added
     FROM input JOIN granted ON granted.user_id = input.submitted_by WHERE input.turn <= granted.admitted
-  RETURNING id, week, area_id, age_band_id, category_id, arena_id, gender, source, record_key, created_at
+  WINDOW same_cell AS (PARTITION BY submitted_by, week, area_id, age_band_id, category_id, arena_id, gender, source ORDER BY position)
+), counters AS (
+  INSERT INTO submitter_cells AS c (submitted_by, week, area_id, age_band_id, category_id, arena_id, gender, source, live)
+  SELECT submitted_by, week, area_id, age_band_id, category_id, arena_id, gender, source, count(*) FROM admitted
+   GROUP BY submitted_by, week, area_id, age_band_id, category_id, arena_id, gender, source
+  ON CONFLICT (submitted_by, week, area_id, age_band_id, category_id, arena_id, gender, source)
+  DO UPDATE SET live = c.live + EXCLUDED.live
+  RETURNING submitted_by, week, area_id, age_band_id, category_id, arena_id, gender, source, live
+), keyed AS (
+  SELECT a.*, k.ordinal,
+         derived_record_key(a.submitted_by, a.week, a.area_id, a.age_band_id, a.category_id, a.arena_id, a.gender, a.source, k.ordinal) AS record_key
+    FROM admitted AS a
+    JOIN counters AS c USING (submitted_by, week, area_id, age_band_id, category_id, arena_id, gender, source)
+   CROSS JOIN LATERAL (SELECT (c.live - a.added + a.rank - 1)::int AS ordinal) AS k
+), ins AS (
+  INSERT INTO signals (id, week, area_id, age_band_id, category_id, arena_id, gender, source, submitted_by, ordinal)
+  SELECT id, week, area_id, age_band_id, category_id, arena_id, gender, source, submitted_by, ordinal FROM keyed
+  RETURNING id, week, area_id, age_band_id, category_id, arena_id, gender, source, created_at
 ), cells AS (
   INSERT INTO signal_cells (week, area_id, age_band_id, category_id, arena_id, gender, source, n, key_sum)
-  SELECT week, area_id, age_band_id, category_id, arena_id, gender, source, count(*), sum(record_key) FROM ins
+  SELECT week, area_id, age_band_id, category_id, arena_id, gender, source, count(*), sum(record_key) FROM keyed
    GROUP BY week, area_id, age_band_id, category_id, arena_id, gender, source
   ON CONFLICT (week, area_id, age_band_id, category_id, arena_id, gender, source)
   DO UPDATE SET n = signal_cells.n + EXCLUDED.n, key_sum = signal_cells.key_sum + EXCLUDED.key_sum
 ), by_area AS (
   INSERT INTO signal_cells_by_area (week, area_id, category_id, age_band_id, n, key_sum)
-  SELECT week, area_id, category_id, age_band_id, count(*), sum(record_key) FROM ins
+  SELECT week, area_id, category_id, age_band_id, count(*), sum(record_key) FROM keyed
    GROUP BY week, area_id, category_id, age_band_id
   ON CONFLICT (week, area_id, category_id, age_band_id)
   DO UPDATE SET n = signal_cells_by_area.n + EXCLUDED.n, key_sum = signal_cells_by_area.key_sum + EXCLUDED.key_sum
 ), by_week_area AS (
   INSERT INTO signal_cells_by_week_area (week, area_id, n, key_sum)
-  SELECT week, area_id, count(*), sum(record_key) FROM ins GROUP BY week, area_id
+  SELECT week, area_id, count(*), sum(record_key) FROM keyed GROUP BY week, area_id
   ON CONFLICT (week, area_id)
   DO UPDATE SET n = signal_cells_by_week_area.n + EXCLUDED.n, key_sum = signal_cells_by_week_area.key_sum + EXCLUDED.key_sum,
                 revision = nextval('cell_revisions')

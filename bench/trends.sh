@@ -39,7 +39,7 @@ bin=target/release/lagesbild
 ms() { date +%s%3N; }
 
 psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $db_name WITH (FORCE)" -c "CREATE DATABASE $db_name"
-export DATABASE_URL=$db_url LAGESBILD_BIND=127.0.0.1:$port LAGESBILD_METRICS_BIND=127.0.0.1:0 LAGESBILD_LOG=warn LAGESBILD_DATA_DIR=$work \
+export DATABASE_URL=$db_url LAGESBILD_BIND=127.0.0.1:$port LAGESBILD_METRICS_BIND=127.0.0.1:0 LAGESBILD_LOG=${LAGESBILD_LOG:-warn} LAGESBILD_DATA_DIR=$work \
        LAGESBILD_JWT_SECRET=benchmark-key-0123456789abcdef0123456789
 pid='' sampler=''
 cleanup() {

@@ -153,6 +153,7 @@ fn migrate(settings: &Settings) -> anyhow::Result<()> {
 }
 
 fn serve(settings: Settings) -> anyhow::Result<()> {
+    lagesbild::blocking::bound_heap_arenas();
     let (url, server) = database(&settings)?;
     if settings.database.migrate_on_start {
         apply_migrations(&url)?;

@@ -7,6 +7,7 @@ mod access;
 mod architecture;
 mod auth;
 mod docs;
+mod governance;
 mod health;
 mod helpers;
 mod locale;

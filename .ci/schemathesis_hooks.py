@@ -36,7 +36,8 @@ RULES = {
     "after_to": "from lies after to",
     "before_start": "end_week lies before start_week",
     "ambiguous": "both observed_on and observed_week given",
-    "required": "a field is required by the value of another (a person account's password)",
+    "required": "a field is required by the value of another (a person account's password; "
+    "current_password when creating an admin or setting an admin's password)",
     "not_allowed": "a field is refused by the value of another (a service account's password)",
     "own_account": "one's own password is changed through PUT /v1/me/password",
     # Size of the answer.

@@ -79,6 +79,7 @@ enum Command {
         #[arg(long)]
         username: String,
         /// Code of the area the admin manages (e.g. `umea`); they manage its subtree.
+        /// `sverige`, the root, makes an admin of the whole service (the shared vocabulary).
         #[arg(long)]
         area: String,
         #[command(flatten)]
@@ -268,7 +269,9 @@ fn create_admin(settings: &Settings, username: &str, area: &str) -> anyhow::Resu
     let area = queries::areas::by_code(&mut conn, area)
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .ok_or_else(|| {
-            anyhow::anyhow!("--area: no area `{area}` (seeded ones include `umea`, `sollentuna`)")
+            anyhow::anyhow!(
+                "--area: no area `{area}` (seeded ones include `sverige`, `umea`, `sollentuna`)"
+            )
         })?;
     let user = conn
         .transaction(|conn| {

@@ -8,7 +8,8 @@ use uuid::Uuid;
 
 use crate::auth::permissions::Permission;
 use crate::db::models::{Area, User};
-use crate::domain::identity::Role;
+use crate::domain::identity::{AreaLevel, Role};
+use crate::error::ApiError;
 
 /// How the caller proved who they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +39,24 @@ impl Principal {
     /// Whether the area at `path` lies in the caller's subtree.
     pub fn scope_contains(&self, path: &str) -> bool {
         crate::domain::identity::in_subtree(&self.area.path, path)
+    }
+
+    /// Whether the caller's area is the root of the tree: they act for the whole service.
+    pub fn is_root(&self) -> bool {
+        self.area.level == AreaLevel::National
+    }
+
+    /// A 403 unless the caller acts for the whole service: categories, arenas and age
+    /// bands are shared by every area, so no one area's admin may change them for all.
+    pub fn require_root_for_vocabulary(&self) -> Result<(), ApiError> {
+        if self.is_root() {
+            return Ok(());
+        }
+        Err(ApiError::Forbidden(
+            "categories, arenas and age bands are shared by every area: only an admin of the \
+             root area (the whole service) may change them"
+                .into(),
+        ))
     }
 
     pub fn session(&self) -> Option<Uuid> {

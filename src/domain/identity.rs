@@ -170,10 +170,16 @@ impl AreaCode {
     }
 }
 
-/// Levels of the area tree, from the top.
+/// The path of the root of the area tree, the whole service (`sverige`, level
+/// `national`): every other path lies below it by the prefix rule.
+pub const ROOT_PATH: &str = "/";
+
+/// Levels of the area tree, from the top: one `national` root, then regions,
+/// municipalities and districts.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AreaLevel {
+    National,
     Region,
     Municipality,
     #[default]
@@ -183,6 +189,7 @@ pub enum AreaLevel {
 impl AreaLevel {
     pub fn as_str(self) -> &'static str {
         match self {
+            AreaLevel::National => "national",
             AreaLevel::Region => "region",
             AreaLevel::Municipality => "municipality",
             AreaLevel::District => "district",
@@ -192,6 +199,7 @@ impl AreaLevel {
     /// The level of a new area under a parent of this level, if it may have children.
     pub fn child(self) -> Option<AreaLevel> {
         match self {
+            AreaLevel::National => Some(AreaLevel::Region),
             AreaLevel::Region => Some(AreaLevel::Municipality),
             AreaLevel::Municipality => Some(AreaLevel::District),
             AreaLevel::District => None,
@@ -211,6 +219,7 @@ impl FromStr for AreaLevel {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
+            "national" => Ok(AreaLevel::National),
             "region" => Ok(AreaLevel::Region),
             "municipality" => Ok(AreaLevel::Municipality),
             "district" => Ok(AreaLevel::District),
@@ -275,5 +284,21 @@ mod tests {
             "/stockholm/sollentuna/",
             "/vasterbotten/umea/teg/"
         ));
+        assert!(in_subtree(ROOT_PATH, "/stockholm/sollentuna/"));
+        assert!(in_subtree(ROOT_PATH, ROOT_PATH));
+    }
+
+    #[test]
+    fn area_levels_round_trip_and_the_root_has_regions_below() {
+        for level in [
+            AreaLevel::National,
+            AreaLevel::Region,
+            AreaLevel::Municipality,
+            AreaLevel::District,
+        ] {
+            assert_eq!(level.as_str().parse::<AreaLevel>(), Ok(level));
+            assert_eq!(serde_json::to_value(level).unwrap(), level.as_str());
+        }
+        assert_eq!(AreaLevel::National.child(), Some(AreaLevel::Region));
     }
 }

@@ -579,13 +579,16 @@ fn depth_of(path: &str) -> usize {
     path.split('/').filter(|s| !s.is_empty()).count()
 }
 
-/// The code of the ancestor at `level` (1 region, 2 municipality, 3 district) of `path`.
+/// The code of the ancestor at `level` (1 region, 2 municipality, 3 district) of `path`;
+/// none at depth 0, the root (`/`), which has no code in the path.
 fn ancestor(path: &str, level: usize) -> Option<&str> {
-    path.split('/').filter(|s| !s.is_empty()).nth(level - 1)
+    let index = level.checked_sub(1)?;
+    path.split('/').filter(|s| !s.is_empty()).nth(index)
 }
 
 fn depth(level: AreaLevel) -> usize {
     match level {
+        AreaLevel::National => 0,
         AreaLevel::Region => 1,
         AreaLevel::Municipality => 2,
         AreaLevel::District => 3,
@@ -651,16 +654,22 @@ impl CountQuery {
         };
         let to = week("to", params.to.as_deref());
         let from = week("from", params.from.as_deref());
-        let area_level = match params.area_level.as_deref() {
+        // `national` is a level of the tree but no grouping: the whole country is one
+        // group, which `area=sverige` with `area_level=region` sums anyway.
+        let area_level = match params.area_level.as_deref().map(str::parse::<AreaLevel>) {
             None => AreaLevel::District,
-            Some(text) => text.parse().unwrap_or_else(|_| {
+            Some(Ok(level)) if level != AreaLevel::National => level,
+            Some(_) => {
                 errors.push(FieldError::new(
                     "area_level",
                     "unknown_level",
-                    format!("area_level is region, municipality or district, not {text:?}"),
+                    format!(
+                        "area_level is region, municipality or district, not {:?}",
+                        params.area_level.as_deref().unwrap_or_default()
+                    ),
                 ));
                 AreaLevel::District
-            }),
+            }
         };
         let list = |text: &Option<String>| {
             text.as_deref()

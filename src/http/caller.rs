@@ -1,9 +1,10 @@
 //! Who is calling: the principal behind an `Authorization: Bearer` header.
 //!
-//! Handlers take [`Authenticated`] (any signed-in caller) or [`Authorized<P>`] (a caller
-//! holding permission `P`) as arguments; without one a handler is public. Every request
-//! reloads the user from the database, so a disabled account, a changed role or area,
-//! a revoked session or token, or a changed password takes effect on the next request.
+//! Handlers take [`Authenticated`] (any signed-in caller), [`Authorized<P>`] (a caller
+//! holding permission `P`) or [`VocabularyAdmin`] (an admin of the tree's root) as
+//! arguments; without one a handler is public. Every request reloads the user from the
+//! database, so a disabled account, a changed role or area, a revoked session or token,
+//! or a changed password takes effect on the next request.
 
 use std::marker::PhantomData;
 use std::net::IpAddr;
@@ -13,7 +14,7 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use chrono::Utc;
 
-use crate::auth::permissions::{Permission, RequiredPermission};
+use crate::auth::permissions::{Permission, RequiredPermission, perm};
 use crate::auth::principal::{Credential, Principal, RequestMeta};
 use crate::auth::secrets::{self, API_TOKEN_PREFIX};
 use crate::db::models::User;
@@ -302,20 +303,65 @@ impl<P: RequiredPermission + 'static> FromRequest for Authorized<P> {
                 _permission: PhantomData,
             }));
         }
-        let details = serde_json::json!({
-            "permission": P::PERMISSION.as_str(),
-            "method": req.method().as_str(),
-            "route": req.match_pattern().unwrap_or_default(),
-        });
-        let audit = Audit::new("permission.denied", Outcome::Denied, &request_meta(req))
-            .by(&principal)
-            .details(details);
-        // `identify_caller` records it before the response leaves (extractors must not wait).
-        req.extensions_mut().insert(PendingDenial(audit));
+        deny(req, &principal, P::PERMISSION, None);
         std::future::ready(Err(ApiError::Forbidden(format!(
             "this needs the `{}` permission",
             P::PERMISSION
         ))))
+    }
+}
+
+/// Leaves the audit row of a refusal for `identify_caller` to record before the response
+/// leaves (extractors must not wait).
+fn deny(req: &HttpRequest, principal: &Principal, permission: Permission, needs: Option<&str>) {
+    let mut details = serde_json::json!({
+        "permission": permission.as_str(),
+        "method": req.method().as_str(),
+        "route": req.match_pattern().unwrap_or_default(),
+    });
+    if let Some(needs) = needs {
+        details["needs"] = needs.into();
+    }
+    let audit = Audit::new("permission.denied", Outcome::Denied, &request_meta(req))
+        .by(principal)
+        .details(details);
+    req.extensions_mut().insert(PendingDenial(audit));
+}
+
+/// A caller who may change the shared vocabulary: `reference:write`, and an area that is
+/// the root of the tree ([`Principal::require_root_for_vocabulary`]). Checked here, before
+/// the body is read, so that another admin learns that they may not, not what their body
+/// lacked; the service checks again for callers that do not come through HTTP.
+pub struct VocabularyAdmin(pub Principal);
+
+impl std::ops::Deref for VocabularyAdmin {
+    type Target = Principal;
+    fn deref(&self) -> &Principal {
+        &self.0
+    }
+}
+
+impl FromRequest for VocabularyAdmin {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let authorized =
+            Authorized::<perm::ReferenceWrite>::from_request(req, payload).into_inner();
+        let principal = match authorized {
+            Ok(authorized) => authorized.principal,
+            Err(error) => return std::future::ready(Err(error)),
+        };
+        if let Err(error) = principal.require_root_for_vocabulary() {
+            deny(
+                req,
+                &principal,
+                Permission::ReferenceWrite,
+                Some("root_area"),
+            );
+            return std::future::ready(Err(error));
+        }
+        std::future::ready(Ok(VocabularyAdmin(principal)))
     }
 }
 

@@ -1,4 +1,5 @@
-//! The area tree: region → municipality → district. The work is `services::areas`.
+//! The area tree: the national root → region → municipality → district. The work is
+//! `services::areas`.
 
 use actix_web::{HttpResponse, get, patch, post, web};
 
@@ -35,7 +36,7 @@ pub async fn list(
     request_body = CreateArea,
     responses(
         (status = 201, description = "Created", body = AreaView),
-        (status = 403, description = "Needs `reference:write`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs `reference:write`; a new region (under the root) needs an admin of the root", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The code is taken", body = Problem, content_type = "application/problem+json"),
     ),
 )]
@@ -60,6 +61,7 @@ pub async fn create(
         (status = 200, description = "Updated", body = AreaView),
         (status = 403, description = "Needs `reference:write`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such area in your area", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The root cannot be deactivated", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[patch("/v1/areas/{code}")]

@@ -1,4 +1,5 @@
-//! Reading the audit log (admins, their area only).
+//! Reading the audit log (admins: their area, plus the changes to the shared vocabulary;
+//! events of no area for admins of the root only).
 
 use actix_web::{get, web};
 use chrono::{DateTime, Utc};
@@ -72,7 +73,9 @@ impl From<AuditEvent> for AuditEventView {
     }
 }
 
-/// Audit events of the admin's area, newest first.
+/// Audit events of the admin's area, and every change to the shared vocabulary (categories,
+/// arenas, age bands), newest first. Events of no area (e.g. a failed login of an unknown
+/// username) are shown to admins of the root only.
 #[utoipa::path(
     tag = "audit",
     security(("bearer" = [])),

@@ -15,15 +15,18 @@ use crate::http::json::Json;
 use crate::services::users::{self, CreateUser, UpdateUser, UserView};
 use crate::state::AppState;
 
-/// Creates a user in the admin's subtree.
+/// Creates a user in the admin's subtree. Creating an admin asks for your own password
+/// again in `current_password`.
 #[utoipa::path(
     tag = "users",
     security(("bearer" = [])),
     request_body = CreateUser,
     responses(
         (status = 201, description = "Created", body = UserView),
-        (status = 403, description = "Needs `users:manage`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs `users:manage`; or `current_password` does not match your password", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The username is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, or `current_password` missing for a new admin (`required`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong passwords: your account is locked for a while", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[post("/v1/users")]
@@ -121,7 +124,9 @@ pub async fn get_one(
 }
 
 /// Changes a user's role, area, disabled flag or password. Takes effect on the user's
-/// next request. The last active admin of an area cannot be disabled or demoted.
+/// next request. The last active admin of an area cannot be disabled or demoted. Making
+/// a user an admin, or setting an admin's password, asks for your own password again in
+/// `current_password`.
 #[utoipa::path(
     tag = "users",
     security(("bearer" = [])),
@@ -129,9 +134,11 @@ pub async fn get_one(
     request_body = UpdateUser,
     responses(
         (status = 200, description = "Updated", body = UserView),
-        (status = 403, description = "Needs `users:manage`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs `users:manage`; or `current_password` does not match your password", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user in your area", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Would leave an area without an active admin", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, or `current_password` missing where required (`required`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong passwords: your account is locked for a while", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[patch("/v1/users/{id}")]

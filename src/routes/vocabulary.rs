@@ -1,5 +1,6 @@
-//! Age bands, categories and arenas: read by everyone, edited by admins. The work is
-//! `services::vocabulary`; one macro writes the three resources' handlers.
+//! Age bands, categories and arenas: read by everyone, edited by admins of the tree's
+//! root. The work is `services::vocabulary`; one macro writes the three resources'
+//! handlers.
 
 use actix_web::{HttpResponse, get, patch, post, web};
 
@@ -7,7 +8,7 @@ use crate::auth::permissions::perm;
 use crate::auth::principal::RequestMeta;
 use crate::db::queries::vocabulary::VocabularyKind;
 use crate::error::{ApiError, Problem};
-use crate::http::caller::Authorized;
+use crate::http::caller::{Authorized, VocabularyAdmin};
 use crate::http::json::Json;
 use crate::services::vocabulary::{
     self, CreateAgeBand, CreateArena, CreateCategory, TermView, UpdateCategory, UpdateTerm,
@@ -36,14 +37,14 @@ macro_rules! vocabulary_routes {
             Ok(web::Json(vocabulary::list(&state, $kind).await?))
         }
 
-        #[doc = concat!("Adds a code to ", $what, " (admins).")]
+        #[doc = concat!("Adds a code to ", $what, " (admins of the root area: the vocabulary is shared by every area).")]
         #[utoipa::path(
             tag = $tag,
             security(("bearer" = [])),
             request_body = $create_body,
             responses(
                 (status = 201, description = "Created", body = TermView),
-                (status = 403, description = "Needs `reference:write`", body = Problem, content_type = "application/problem+json"),
+                (status = 403, description = "Needs `reference:write` and an area that is the root of the tree (the whole service)", body = Problem, content_type = "application/problem+json"),
                 (status = 409, description = "The code exists", body = Problem, content_type = "application/problem+json"),
             ),
         )]
@@ -51,14 +52,14 @@ macro_rules! vocabulary_routes {
         pub async fn $create(
             state: web::Data<AppState>,
             meta: RequestMeta,
-            admin: Authorized<perm::ReferenceWrite>,
+            admin: VocabularyAdmin,
             body: Json<$create_body>,
         ) -> Result<HttpResponse, ApiError> {
             let created = vocabulary::create(&state, &admin, $kind, body.0.into(), meta).await?;
             Ok(HttpResponse::Created().json(created))
         }
 
-        #[doc = concat!("Relabels, deactivates or reactivates a code of ", $what, " (admins).")]
+        #[doc = concat!("Relabels, deactivates or reactivates a code of ", $what, " (admins of the root area).")]
         #[utoipa::path(
             tag = $tag,
             security(("bearer" = [])),
@@ -66,7 +67,7 @@ macro_rules! vocabulary_routes {
             request_body = $update_body,
             responses(
                 (status = 200, description = "Updated", body = TermView),
-                (status = 403, description = "Needs `reference:write`", body = Problem, content_type = "application/problem+json"),
+                (status = 403, description = "Needs `reference:write` and an area that is the root of the tree (the whole service)", body = Problem, content_type = "application/problem+json"),
                 (status = 404, description = "No such code", body = Problem, content_type = "application/problem+json"),
             ),
         )]
@@ -74,7 +75,7 @@ macro_rules! vocabulary_routes {
         pub async fn $update(
             state: web::Data<AppState>,
             meta: RequestMeta,
-            admin: Authorized<perm::ReferenceWrite>,
+            admin: VocabularyAdmin,
             code: web::Path<String>,
             body: Json<$update_body>,
         ) -> Result<web::Json<TermView>, ApiError> {

@@ -1,5 +1,6 @@
-//! The area tree (region → municipality → district): reading the part a caller may see,
-//! and adding, renaming, deactivating and reactivating areas inside an admin's own.
+//! The area tree (the national root `sverige` → region → municipality → district):
+//! reading the part a caller may see, and adding, renaming, deactivating and reactivating
+//! areas inside an admin's own. Regions are added by admins of the root only.
 
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
@@ -10,7 +11,7 @@ use crate::auth::Principal;
 use crate::auth::principal::RequestMeta;
 use crate::db::models::{Area, NewArea};
 use crate::db::{self, queries};
-use crate::domain::identity::{AreaCode, AreaLevel};
+use crate::domain::identity::{AreaCode, AreaLevel, in_subtree};
 use crate::domain::rules::free_text;
 use crate::error::ApiError;
 use crate::services::audit::{Audit, Outcome};
@@ -23,7 +24,7 @@ pub struct AreaView {
     /// Swedish name.
     pub name: String,
     pub level: AreaLevel,
-    /// Code of the parent area; absent for regions.
+    /// Code of the parent area; absent for the root (`sverige`, level `national`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
     /// Inactive areas keep their data but take no new signals.
@@ -74,7 +75,8 @@ pub struct CreateArea {
         pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
     )]
     pub name: String,
-    /// The parent (a region or municipality inside your area); the level follows from it.
+    /// The parent (a region or municipality inside your area, or the root `sverige` for a
+    /// new region, which only its admins may add); the level follows from it.
     #[validate(length(min = 1, max = 64))]
     #[schema(
         min_length = 1,
@@ -97,8 +99,18 @@ pub async fn create(
     let audit = Audit::new("area.create", Outcome::Success, &meta).by(admin);
     let (area, parent) = db::run(&state.pool, move |conn| {
         conn.transaction(|conn| {
-            let parent = queries::areas::by_code(conn, &request.parent)?
-                .filter(|p| p.path.starts_with(&scope))
+            let parent = queries::areas::by_code(conn, &request.parent)?;
+            // Everyone sees the root above their area: say why they may not add below it,
+            // rather than pretend it does not exist.
+            if let Some(root) = parent.as_ref().filter(|p| p.level == AreaLevel::National)
+                && !in_subtree(&scope, &root.path)
+            {
+                return Err(ApiError::Forbidden(
+                    "regions are added by an admin of the whole service (the root area)".into(),
+                ));
+            }
+            let parent = parent
+                .filter(|p| in_subtree(&scope, &p.path))
                 .ok_or_else(|| {
                     ApiError::invalid("parent", "unknown_area", "no such area in your area")
                 })?;
@@ -165,8 +177,15 @@ pub async fn update(
     let (area, parent) = db::run(&state.pool, move |conn| {
         conn.transaction(|conn| {
             let area = queries::areas::by_code(conn, &code)?
-                .filter(|a| a.path.starts_with(&scope))
+                .filter(|a| in_subtree(&scope, &a.path))
                 .ok_or(ApiError::NotFound)?;
+            // Users are only placed in active areas: an inactive root would leave nowhere
+            // to appoint the admins of the whole service.
+            if area.level == AreaLevel::National && request.active == Some(false) {
+                return Err(ApiError::Conflict(
+                    "the root of the area tree stays active".into(),
+                ));
+            }
             let updated =
                 queries::areas::update(conn, area.id, request.name.as_deref(), request.active)?;
             let details =

@@ -79,15 +79,18 @@ impl Audit {
     }
 }
 
-/// The events of `admin`'s area that `filter` selects, newest first.
+/// The events that `filter` selects among those `admin` may read, newest first: their
+/// area's, every change to the shared vocabulary, and, for admins of the root only,
+/// events of no area (failed logins of unknown usernames could be anyone's).
 pub async fn list(
     state: &AppState,
     admin: &Principal,
     filter: AuditFilter,
 ) -> Result<Vec<AuditEvent>, ApiError> {
     let scope = admin.area.path.clone();
+    let unplaced = admin.is_root();
     db::run(&state.pool, move |conn| {
-        queries::audit::list(conn, &scope, &filter)
+        queries::audit::list(conn, &scope, unplaced, &filter)
     })
     .await
 }

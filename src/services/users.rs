@@ -1,6 +1,7 @@
 //! User administration, confined to the admin's area subtree: creating accounts,
 //! listing and reading them, and changing role, area, disabled flag or password (never
-//! leaving an area without an active admin).
+//! leaving an area without an active admin). Making an admin, or setting an admin's
+//! password, asks for the acting admin's own password again (`services::sessions::step_up`).
 
 use chrono::{DateTime, Utc};
 use diesel::Connection;
@@ -18,6 +19,7 @@ use crate::domain::identity::{AccountKind, AreaCode, Role, Username};
 use crate::domain::rules::no_control_chars;
 use crate::error::ApiError;
 use crate::services::audit::{Audit, Outcome};
+use crate::services::sessions;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -83,6 +85,15 @@ pub struct CreateUser {
         pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
     )]
     pub password: Option<String>,
+    /// Your own password, again: required when `role` is `admin` (a step-up: creating an
+    /// admin hands out the power to manage users). Ignored otherwise.
+    #[validate(length(min = 1, max = 512))]
+    #[schema(
+        min_length = 1,
+        max_length = 512,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
+    pub current_password: Option<String>,
 }
 
 /// An area in the caller's subtree, or a 422 naming `field` (unknown and out-of-scope
@@ -111,7 +122,7 @@ pub fn area_in_scope(
 pub async fn create(
     state: &AppState,
     admin: &Principal,
-    request: CreateUser,
+    mut request: CreateUser,
     meta: RequestMeta,
 ) -> Result<UserView, ApiError> {
     let username = Username::parse(&request.username)
@@ -137,6 +148,10 @@ pub async fn create(
         }
         (AccountKind::Service, None) => None,
     };
+    if request.role == Role::Admin {
+        let candidate = request.current_password.take();
+        sessions::step_up(state, admin, candidate, "user.create", &meta).await?;
+    }
     let hash = match password {
         Some(p) => Some(password::run_gated(move || password::hash(&p)).await?),
         None => None,
@@ -223,6 +238,25 @@ pub struct UpdateUser {
         pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
     )]
     pub password: Option<String>,
+    /// Your own password, again: required when this sets the password of an admin or
+    /// makes a user an admin (a step-up for acts that hand out or take over an admin's
+    /// power). Ignored otherwise.
+    #[validate(length(min = 1, max = 512))]
+    #[schema(
+        min_length = 1,
+        max_length = 512,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
+    pub current_password: Option<String>,
+}
+
+/// Whether `change` to a user whose role is `current` is a powerful act: it makes them
+/// an admin, or sets the password of one (who could then be logged in as by the actor).
+fn needs_step_up(current: Role, change: &UpdateUser) -> bool {
+    let becomes_admin = change.role == Some(Role::Admin) && current != Role::Admin;
+    let admin_after = change.role.unwrap_or(current) == Role::Admin;
+    let admin_password = change.password.is_some() && (current == Role::Admin || admin_after);
+    becomes_admin || admin_password
 }
 
 /// Changes a user's role, area, disabled flag or password; the last active admin of an
@@ -231,7 +265,7 @@ pub async fn update(
     state: &AppState,
     admin: &Principal,
     id: Uuid,
-    change: UpdateUser,
+    mut change: UpdateUser,
     meta: RequestMeta,
 ) -> Result<UserView, ApiError> {
     let scope = admin.area.path.clone();
@@ -255,7 +289,7 @@ pub async fn update(
             "passwords are reset from a login session, not with an API token".into(),
         ));
     }
-    let new_hash = match &change.password {
+    let new_password = match &change.password {
         None => None,
         Some(_) if target.kind == AccountKind::Service => {
             return Err(ApiError::invalid(
@@ -264,11 +298,19 @@ pub async fn update(
                 "service accounts have no password",
             ));
         }
-        Some(raw) => {
-            let p = NewPassword::parse(raw, &[&target.username])
-                .map_err(|m| ApiError::invalid("password", "weak_password", m))?;
-            Some(password::run_gated(move || password::hash(&p)).await?)
-        }
+        Some(raw) => Some(
+            NewPassword::parse(raw, &[&target.username])
+                .map_err(|m| ApiError::invalid("password", "weak_password", m))?,
+        ),
+    };
+    let stepped_up = needs_step_up(target.role, &change);
+    if stepped_up {
+        let candidate = change.current_password.take();
+        sessions::step_up(state, admin, candidate, "user.update", &meta).await?;
+    }
+    let new_hash = match new_password {
+        Some(p) => Some(password::run_gated(move || password::hash(&p)).await?),
+        None => None,
     };
     let audit = Audit::new("user.update", Outcome::Success, &meta)
         .by(admin)
@@ -280,6 +322,13 @@ pub async fn update(
             queries::users::lock_admin_changes(conn)?;
             let (current, current_area) =
                 queries::users::in_scope(conn, id, &scope)?.ok_or(ApiError::NotFound)?;
+            // The user was read before the step-up; if they became an admin since, the
+            // step-up that this change needs was not asked for.
+            if needs_step_up(current.role, &change) && !stepped_up {
+                return Err(ApiError::Conflict(
+                    "the user changed while this request was checked; try again".into(),
+                ));
+            }
             let area = match &change.area {
                 Some(code) => area_in_scope(conn, &scope, "area", code)?,
                 None => current_area.clone(),
@@ -309,7 +358,7 @@ pub async fn update(
                 queries::api_tokens::narrow(conn, id, &allowed)?;
             }
             if (disabled && !current.disabled) || new_hash.is_some() {
-                crate::services::sessions::end_credentials(conn, id)?;
+                sessions::end_credentials(conn, id)?;
             }
             let details = serde_json::json!({
                 "role": change.role.map(|r| r.as_str()),

@@ -1,5 +1,7 @@
-//! Age bands, categories and arenas: read by everyone, edited by admins. Codes are never
-//! deleted; a deactivated code is refused for new signals and kept for old ones.
+//! Age bands, categories and arenas: read by everyone, edited by admins of the tree's root
+//! only (every area shares them). Codes are never deleted; a deactivated code is refused
+//! for new signals and kept for old ones. Every change is audited, and every admin sees
+//! those rows (`queries::audit::list`).
 
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
@@ -268,6 +270,7 @@ pub async fn create(
     term: NewTermInput,
     meta: RequestMeta,
 ) -> Result<TermView, ApiError> {
+    admin.require_root_for_vocabulary()?;
     let audit = Audit::new("vocabulary.create", Outcome::Success, &meta)
         .by(admin)
         .target(kind.table(), &term.code);
@@ -305,6 +308,7 @@ pub async fn update(
     change: UpdateCategory,
     meta: RequestMeta,
 ) -> Result<TermView, ApiError> {
+    admin.require_root_for_vocabulary()?;
     let relabelled = change.label_sv.is_some() || change.label_en.is_some();
     let details = serde_json::json!({"relabelled": relabelled, "active": change.active});
     let audit = Audit::new("vocabulary.update", Outcome::Success, &meta)

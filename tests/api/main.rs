@@ -8,6 +8,7 @@ mod architecture;
 mod auth;
 mod disclosure;
 mod docs;
+mod governance;
 mod health;
 mod helpers;
 mod locale;

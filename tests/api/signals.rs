@@ -202,7 +202,7 @@ async fn bad_requests_get_the_right_problem_and_change_nothing() {
     let app = TestApp::spawn().await;
     let school = app.token_for(Role::School, "umea").await;
     let coordinator = app.token_for(Role::Coordinator, "umea").await;
-    let admin = app.token_for(Role::Admin, "umea").await;
+    let admin = app.token_for(Role::Admin, "sverige").await;
     let other_school = app.token_for(Role::School, "umea").await;
 
     // Some state to protect: a signal, and one of another reporter's.
@@ -1093,7 +1093,7 @@ async fn vocabularies_have_swedish_and_english_labels_and_deactivated_codes_keep
         .json()
         .await
         .unwrap();
-    let admin = app.token_for(Role::Admin, "umea").await;
+    let admin = app.token_for(Role::Admin, "sverige").await;
     let off = app
         .authed(Method::PATCH, "/v1/categories/digital_recruitment", &admin)
         .json(&json!({"active": false}))

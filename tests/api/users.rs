@@ -189,7 +189,7 @@ async fn disabling_a_user_or_changing_their_role_takes_effect_on_their_next_requ
         Method::PATCH,
         &path,
         &admin,
-        Some(json!({"role": "admin"})),
+        Some(json!({"role": "admin", "current_password": PASSWORD})),
     )
     .await;
     assert_eq!(promoted.status(), 200);
@@ -713,6 +713,8 @@ async fn tokens_never_carry_more_than_their_owner_holds_and_admins_mint_only_for
 async fn personal_data_in_any_free_text_field_is_refused_and_nothing_stored() {
     let app = TestApp::spawn().await;
     let admin = app.token_for(Role::Admin, "umea").await;
+    // The shared vocabulary is changed by admins of the root only.
+    let root = app.token_for(Role::Admin, "sverige").await;
     let coordinator = app.token_for(Role::Coordinator, "umea").await;
     #[derive(QueryableByName)]
     struct Rows {
@@ -767,7 +769,7 @@ async fn personal_data_in_any_free_text_field_is_refused_and_nothing_stored() {
             "samordningsnummer",
             Method::POST,
             "/v1/categories",
-            &admin,
+            &root,
             category("701063-2391"),
             "label_sv",
         ),
@@ -775,7 +777,7 @@ async fn personal_data_in_any_free_text_field_is_refused_and_nothing_stored() {
             "phone",
             Method::PATCH,
             "/v1/categories/weapons",
-            &admin,
+            &root,
             json!({"description_en": "Call +46 70 123 45 67"}),
             "description_en",
         ),

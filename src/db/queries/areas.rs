@@ -4,6 +4,7 @@ use diesel::prelude::*;
 
 use crate::db::models::{Area, NewArea};
 use crate::db::schema::areas;
+use crate::domain::identity::ROOT_PATH;
 use crate::error::ApiError;
 
 pub fn by_code(conn: &mut PgConnection, code: &str) -> Result<Option<Area>, ApiError> {
@@ -36,11 +37,14 @@ pub fn visible_from(conn: &mut PgConnection, root: &Area) -> Result<Vec<Area>, A
         .load(conn)?)
 }
 
-/// `/a/b/c/` → `["/a/", "/a/b/"]`.
+/// `/a/b/c/` → `["/", "/a/", "/a/b/"]`; the root `/` has none.
 fn ancestor_paths(path: &str) -> Vec<String> {
-    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-    (1..parts.len())
-        .map(|n| format!("/{}/", parts[..n].join("/")))
+    let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    (0..parts.len())
+        .map(|n| match n {
+            0 => ROOT_PATH.to_string(),
+            n => format!("/{}/", parts[..n].join("/")),
+        })
         .collect()
 }
 
@@ -79,11 +83,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ancestors_of_a_district_are_its_region_and_municipality() {
+    fn ancestors_of_a_district_are_the_root_its_region_and_municipality() {
         assert_eq!(
             ancestor_paths("/vasterbotten/umea/teg/"),
-            vec!["/vasterbotten/", "/vasterbotten/umea/"]
+            vec!["/", "/vasterbotten/", "/vasterbotten/umea/"]
         );
-        assert!(ancestor_paths("/vasterbotten/").is_empty());
+        assert_eq!(ancestor_paths("/vasterbotten/"), vec!["/"]);
+        assert!(ancestor_paths("/").is_empty());
     }
 }

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::Bool;
 use uuid::Uuid;
 
 use crate::db::models::{AuditEvent, NewAuditEvent};
@@ -27,17 +28,27 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
-/// Events concerning the subtree at `scope_path` (or no area at all), newest first.
+/// Actions that change what every area shares (categories, arenas, age bands): every
+/// admin sees them, whoever made them.
+const SHARED_ACTIONS: &str = "vocabulary.%";
+
+/// Events concerning the subtree at `scope_path`, changes to the shared vocabulary, and
+/// (with `unplaced`, for admins of the root) events of no area, such as failed logins of
+/// unknown usernames; newest first.
 pub fn list(
     conn: &mut PgConnection,
     scope_path: &str,
+    unplaced: bool,
     filter: &AuditFilter,
 ) -> Result<Vec<AuditEvent>, ApiError> {
     let mut query = audit_events::table
         .filter(
             audit_events::area_path
                 .like(format!("{}%", escape_like(scope_path)))
-                .or(audit_events::area_path.is_null()),
+                .or(audit_events::action.like(SHARED_ACTIONS))
+                .or(audit_events::area_path
+                    .is_null()
+                    .and(unplaced.into_sql::<Bool>())),
         )
         .select(AuditEvent::as_select())
         .order(audit_events::id.desc())

@@ -212,25 +212,98 @@ pub fn sum_weeks(mut cells: Vec<KeyedCell>, selection: &Selection) -> Vec<KeyedC
     cells
 }
 
-/// A digest of the published values of `cells` (`None` when there are none, as an
-/// export shows nothing for them): equal exactly when every cell publishes the same,
-/// whatever happened inside suppressed cells. Only the value a client would see goes in,
-/// so a digest (and the export `ETag` built from it) reveals nothing more.
-pub fn published_digest(cells: &[KeyedCell], min_count: MinCount) -> Option<[u8; 32]> {
-    if cells.is_empty() {
-        return None;
+/// The id of "all" in an id dimension an export does not cross.
+pub const ALL_ID: i16 = -1;
+/// The index of "all" in gender or source when an export does not cross it.
+pub const ALL_INDEX: u8 = u8::MAX;
+
+/// Which dimensions besides area an export crosses. The others are summed into "all", so
+/// that each row is still one atomic cell — one district × one code or "all" of each
+/// other dimension × one period — and the same cell trends publish for that selection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Crossing {
+    pub age_band: bool,
+    pub category: bool,
+    pub arena: bool,
+    pub gender: bool,
+    pub source: bool,
+}
+
+impl Crossing {
+    pub const EVERY: Crossing = Crossing {
+        age_band: true,
+        category: true,
+        arena: true,
+        gender: true,
+        source: true,
+    };
+
+    /// `key` with every dimension not crossed set to "all".
+    pub fn project(self, key: CellKey) -> CellKey {
+        CellKey {
+            age_band_id: if self.age_band {
+                key.age_band_id
+            } else {
+                ALL_ID
+            },
+            category_id: if self.category {
+                key.category_id
+            } else {
+                ALL_ID
+            },
+            arena_id: if self.arena { key.arena_id } else { ALL_ID },
+            gender: if self.gender { key.gender } else { ALL_INDEX },
+            source: if self.source { key.source } else { ALL_INDEX },
+        }
     }
+
+    /// `cells` (in key order) summed into the crossing's cells, in key order.
+    pub fn apply(self, mut cells: Vec<KeyedCell>) -> Vec<KeyedCell> {
+        if self == Self::EVERY {
+            return cells;
+        }
+        for c in &mut cells {
+            c.key = self.project(c.key);
+        }
+        cells.sort_by_key(|c| c.key);
+        cells.dedup_by(|later, kept| {
+            let same = later.key == kept.key;
+            if same {
+                kept.cell += later.cell;
+            }
+            same
+        });
+        cells
+    }
+}
+
+/// The count a cell is listed with in an export, or `None`: only cells published with a
+/// count of at least k are listed. A suppressed cell is left out like an empty one, so
+/// that an absent row says "fewer than k, possibly none" and never "at least one".
+pub fn listed(cell: Cell, min_count: MinCount) -> Option<i64> {
+    disclosure::publish(cell, min_count)
+        .count()
+        .filter(|count| *count > 0)
+}
+
+/// A digest of the rows an export lists for `cells` (`None` when it lists none): equal
+/// exactly when the same rows are listed with the same counts, whatever happened inside
+/// cells below the threshold. Only what a client would see goes in, so a digest (and the
+/// export `ETag` built from it) reveals nothing more.
+pub fn published_digest(cells: &[KeyedCell], min_count: MinCount) -> Option<[u8; 32]> {
     let mut block = Vec::with_capacity(cells.len() * 16);
     for c in cells {
+        let Some(count) = listed(c.cell, min_count) else {
+            continue;
+        };
         block.extend_from_slice(&c.key.age_band_id.to_le_bytes());
         block.extend_from_slice(&c.key.category_id.to_le_bytes());
         block.extend_from_slice(&c.key.arena_id.to_le_bytes());
         block.push(c.key.gender);
         block.push(c.key.source);
-        let published = disclosure::publish(c.cell, min_count).count().unwrap_or(-1);
-        block.extend_from_slice(&published.to_le_bytes());
+        block.extend_from_slice(&count.to_le_bytes());
     }
-    Some(Sha256::digest(&block).into())
+    (!block.is_empty()).then(|| Sha256::digest(&block).into())
 }
 
 #[cfg(test)]
@@ -358,10 +431,42 @@ mod tests {
             published_digest(&[cell(a, 20, 1 << 30)], k),
             published_digest(&[cell(a, 21, 1 << 30)], k)
         );
-        // A cell appearing changes the digest even while suppressed: the export shows
-        // it as a row. No cells, no rows, no digest.
+        // A suppressed cell is not listed: appearing or vanishing, it changes nothing.
+        // No listed cells, no rows, no digest.
         assert_eq!(published_digest(&[], k), None);
-        assert!(published_digest(&[cell(a, 1, 0)], k).is_some());
+        assert_eq!(published_digest(&[cell(a, 1, 0)], k), None);
+        assert_eq!(
+            published_digest(&[cell(a, 1, 0), cell(key(2, 1, 1, 0, 0), 20, 1 << 30)], k),
+            published_digest(&[cell(key(2, 1, 1, 0, 0), 20, 1 << 30)], k)
+        );
+    }
+
+    #[test]
+    fn a_crossing_sums_the_dimensions_it_leaves_out_into_all() {
+        let cells = vec![
+            cell(key(1, 1, 1, 0, 0), 3, 5),
+            cell(key(1, 1, 2, 1, 0), 4, 7),
+            cell(key(1, 2, 1, 0, 3), 6, 11),
+            cell(key(2, 1, 1, 0, 0), 2, 13),
+        ];
+        let by_category = Crossing {
+            category: true,
+            ..Crossing::default()
+        };
+        assert_eq!(
+            by_category.apply(cells.clone()),
+            [
+                cell(key(ALL_ID, 1, ALL_ID, ALL_INDEX, ALL_INDEX), 9, 25),
+                cell(key(ALL_ID, 2, ALL_ID, ALL_INDEX, ALL_INDEX), 6, 11),
+            ]
+        );
+        assert_eq!(Crossing::EVERY.apply(cells.clone()), cells);
+        let total: i64 = Crossing::default()
+            .apply(cells)
+            .iter()
+            .map(|c| c.cell.n)
+            .sum();
+        assert_eq!(total, 15);
     }
 
     fn keyed_cells() -> impl Strategy<Value = Vec<KeyedCell>> {

@@ -136,6 +136,14 @@ pub struct TrendParams {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct CsvExportParams {
+    /// Comma-separated dimensions to cross besides area and period: `age_band`,
+    /// `category`, `arena`, `gender`, `source` (default: none). The others read `all`;
+    /// a filtered dimension is always crossed.
+    #[param(
+        example = "category",
+        pattern = "^(age_band|category|arena|gender|source)(,(age_band|category|arena|gender|source))*$"
+    )]
+    pub dims: Option<String>,
     /// `week` (default), `month` or `quarter`.
     #[param(example = "month", pattern = "^(week|month|quarter)$")]
     pub period: Option<String>,
@@ -180,6 +188,14 @@ pub struct CsvExportParams {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct JsonExportParams {
+    /// Comma-separated dimensions to cross besides area and period: `age_band`,
+    /// `category`, `arena`, `gender`, `source` (default: none). The others read `all`;
+    /// a filtered dimension is always crossed.
+    #[param(
+        example = "category",
+        pattern = "^(age_band|category|arena|gender|source)(,(age_band|category|arena|gender|source))*$"
+    )]
+    pub dims: Option<String>,
     /// `week` (default), `month` or `quarter`.
     #[param(example = "month", pattern = "^(week|month|quarter)$")]
     pub period: Option<String>,

@@ -5,19 +5,22 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 
 use crate::auth::permissions::perm;
+use crate::auth::principal::RequestMeta;
 use crate::domain::trend::{CsvExportParams, JsonExportParams};
 use crate::error::{ApiError, Problem};
 use crate::formats::csv::Delimiter;
 use crate::http::caller::Authorized;
-use crate::services::exports::{self, Export, Format};
+use crate::services::exports::{self, Export, ExportQuery, Format};
 use crate::state::AppState;
 
 async fn export(
     state: web::Data<AppState>,
     reader: Authorized<perm::TrendsRead>,
     params: crate::domain::trend::CountParams,
+    dims: Option<String>,
     http: HttpRequest,
     format: Format,
+    meta: RequestMeta,
 ) -> Result<HttpResponse, ApiError> {
     let if_none_match = http
         .headers()
@@ -32,10 +35,14 @@ async fn export(
     } = exports::export(
         &state,
         &reader,
-        params,
-        http.query_string(),
-        if_none_match,
-        format,
+        ExportQuery {
+            params,
+            dims,
+            query: http.query_string(),
+            if_none_match,
+            format,
+        },
+        &meta,
     )
     .await?;
     let Some(chunks) = body else {
@@ -67,9 +74,11 @@ async fn export(
         .streaming(body))
 }
 
-/// The protected cube in long format, one row per period and combination of area, age
-/// band, category, arena, gender and source that holds signals, for BI tools. UTF-8
-/// with a header row; `bom=true` for Excel. Streamed. Send the `ETag` back in
+/// The protected cube in long format for BI tools: one row per period, district and
+/// combination of the dimensions in `dims` (and every filtered one); the others read
+/// `all`. Each row is one atomic cell, and only cells published with a count of at least
+/// `min_count` are listed: an absent row holds fewer than `min_count` signals, possibly
+/// none. UTF-8 with a header row; `bom=true` for Excel. Streamed. Send the `ETag` back in
 /// `If-None-Match` to get 304 when nothing changed.
 #[utoipa::path(
     tag = "exports",
@@ -78,7 +87,7 @@ async fn export(
     responses(
         (status = 200, description = "The cube as CSV", content_type = "text/csv", body = String,
          headers(("ETag" = String), ("X-Disclosure-Method" = String), ("X-Disclosure-Min-Count" = u32)),
-         example = "period,area,age_band,category,arena,gender,source,count,suppressed\n2026-W47,teg,13-15,drug_handling,public_place,boy,police,6,false\n2026-W47,teg,13-15,weapons,school,boy,school,,true\n"),
+         example = "period,area,age_band,category,arena,gender,source,count\n2026-11,teg,all,drug_handling,all,all,all,6\n2026-11,teg,all,weapons,all,all,all,9\n"),
         (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
         (status = 403, description = "Needs `trends:read`, or an area outside your own", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over the query budget (`LAGESBILD_QUERY_QUOTA` per principal per window); see `Retry-After`", body = Problem, content_type = "application/problem+json",
@@ -91,22 +100,26 @@ pub async fn signal_counts_csv(
     reader: Authorized<perm::TrendsRead>,
     params: web::Query<CsvExportParams>,
     http: HttpRequest,
+    meta: RequestMeta,
 ) -> Result<HttpResponse, ApiError> {
     let bom = params.bom.unwrap_or(false);
     let delimiter =
         Delimiter::parse(params.delimiter.as_deref()).map_err(|e| ApiError::Validation(vec![e]))?;
+    let dims = params.dims.clone();
     export(
         state,
         reader,
         params.into_inner().into(),
+        dims,
         http,
         Format::Csv { bom, delimiter },
+        meta,
     )
     .await
 }
 
-/// The same cube as JSON: `{disclosure, period, rows: [{period, area, age_band, category,
-/// arena, gender, source, count, suppressed}]}`.
+/// The same cube as JSON: `{disclosure, period, dims, rows: [{period, area, age_band,
+/// category, arena, gender, source, count}]}`; only published cells are listed.
 #[utoipa::path(
     tag = "exports",
     security(("bearer" = [])),
@@ -114,9 +127,9 @@ pub async fn signal_counts_csv(
     responses(
         (status = 200, description = "The cube as JSON", body = serde_json::Value,
          headers(("ETag" = String)),
-         example = json!({"disclosure": {"method": "cell_key", "min_count": 5}, "period": "week", "rows": [
-             {"period": "2026-W47", "area": "teg", "age_band": "13-15", "category": "drug_handling", "arena": "public_place",
-              "gender": "boy", "source": "police", "count": 6, "suppressed": false}]})),
+         example = json!({"disclosure": {"method": "cell_key", "min_count": 5}, "period": "month", "dims": ["category"], "rows": [
+             {"period": "2026-11", "area": "teg", "age_band": "all", "category": "drug_handling", "arena": "all",
+              "gender": "all", "source": "all", "count": 6}]})),
         (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
         (status = 403, description = "Needs `trends:read`, or an area outside your own", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over the query budget (`LAGESBILD_QUERY_QUOTA` per principal per window); see `Retry-After`", body = Problem, content_type = "application/problem+json",
@@ -129,13 +142,17 @@ pub async fn signal_counts_json(
     reader: Authorized<perm::TrendsRead>,
     params: web::Query<JsonExportParams>,
     http: HttpRequest,
+    meta: RequestMeta,
 ) -> Result<HttpResponse, ApiError> {
+    let dims = params.dims.clone();
     export(
         state,
         reader,
         params.into_inner().into(),
+        dims,
         http,
         Format::Json,
+        meta,
     )
     .await
 }

@@ -1,6 +1,12 @@
 //! Exports for BI tools: the protected cube in long format, streamed from the packed
 //! cube blocks (`crate::cube::store`), with an `ETag` so that a nightly refresh of
 //! unchanged data costs little.
+//!
+//! A row is one atomic cell: a district × one code or "all" of each other dimension ×
+//! one period. The client chooses which dimensions to cross (`dims`; a filtered dimension
+//! is always crossed); the others are summed into "all". Only cells published with a
+//! count of at least k are listed: an absent row holds fewer than k signals, possibly
+//! none, so that no row tells that a small cell is not empty.
 
 use std::collections::HashMap;
 
@@ -9,17 +15,18 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::Principal;
-use crate::cube::block::{self, KeyedCell};
+use crate::auth::principal::RequestMeta;
+use crate::cube::block::{self, ALL_ID, Crossing, KeyedCell};
 use crate::cube::digests::PieceDigests;
 use crate::cube::store::{CubeReader, Piece};
-use crate::disclosure::{self, MinCount};
+use crate::disclosure::MinCount;
 use crate::domain::period::PeriodKind;
 use crate::domain::signal::CodeNames;
-use crate::domain::trend::{CountParams, CountRequest, GENDERS, SOURCES};
+use crate::domain::trend::{CountParams, CountRequest, Dimension, GENDERS, SOURCES};
 use crate::error::ApiError;
 use crate::formats::csv::{self, Delimiter};
 use crate::services::trends::Disclosure;
-use crate::services::trends::{admit, parse_request, this_week};
+use crate::services::trends::{admit, audit_read, parse_request, this_week};
 use crate::state::AppState;
 
 /// The body's format.
@@ -29,17 +36,59 @@ pub enum Format {
     Json,
 }
 
-const CSV_HEADER: [&str; 9] = [
-    "period",
-    "area",
-    "age_band",
-    "category",
-    "arena",
-    "gender",
-    "source",
-    "count",
-    "suppressed",
+const CSV_HEADER: [&str; 8] = [
+    "period", "area", "age_band", "category", "arena", "gender", "source", "count",
 ];
+
+/// The names of the dimensions `crossing` crosses.
+fn crossed_names(crossing: Crossing) -> Vec<&'static str> {
+    [
+        (crossing.age_band, Dimension::AgeBand),
+        (crossing.category, Dimension::Category),
+        (crossing.arena, Dimension::Arena),
+        (crossing.gender, Dimension::Gender),
+        (crossing.source, Dimension::Source),
+    ]
+    .into_iter()
+    .filter_map(|(crossed, d)| crossed.then_some(d.as_str()))
+    .collect()
+}
+
+/// The value of a dimension that an export does not cross.
+pub const ALL: &str = "all";
+
+/// The dimensions an export crosses: those named in `dims` (a comma-separated list of
+/// `age_band`, `category`, `arena`, `gender`, `source`; none by default) and every
+/// filtered one, so that a list of codes is split into rows and never summed into one
+/// cell of its own.
+pub fn crossing(dims: Option<&str>, request: &CountRequest) -> Result<Crossing, ApiError> {
+    let mut named = Vec::new();
+    let mut errors = Vec::new();
+    for name in dims.into_iter().flat_map(|d| d.split(',')).map(str::trim) {
+        match Dimension::ALL
+            .iter()
+            .find(|d| d.as_str() == name && **d != Dimension::Area)
+        {
+            Some(d) => named.push(*d),
+            None => errors.push(crate::domain::error::FieldError::new(
+                "dims",
+                "unknown_dimension",
+                format!("dims takes age_band, category, arena, gender and source, not {name:?}"),
+            )),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let crossed = |d: Dimension| named.contains(&d) || request.is_filtered(d);
+    Ok(Crossing {
+        age_band: crossed(Dimension::AgeBand),
+        category: crossed(Dimension::Category),
+        arena: crossed(Dimension::Arena),
+        gender: crossed(Dimension::Gender),
+        source: crossed(Dimension::Source),
+    })
+}
 
 /// Bytes rendered before they are handed to the response: large enough to keep the
 /// socket busy, small enough that memory stays flat however large the export.
@@ -61,6 +110,8 @@ struct Labels {
     separator: char,
     /// For an id the reference snapshot does not know yet (created a moment ago).
     empty: String,
+    /// For a dimension the export does not cross.
+    all: String,
     areas: HashMap<i32, String>,
     age_bands: Vec<String>,
     categories: Vec<String>,
@@ -96,6 +147,7 @@ impl Labels {
                 Format::Json => ',',
             },
             empty: label(format, "")?,
+            all: label(format, ALL)?,
             areas: names
                 .areas
                 .iter()
@@ -136,13 +188,21 @@ impl Labels {
     }
 
     fn of<'a>(&'a self, table: &'a [String], id: i16) -> &'a str {
+        if id == ALL_ID {
+            return &self.all;
+        }
         usize::try_from(id)
             .ok()
             .and_then(|i| table.get(i))
             .unwrap_or(&self.empty)
     }
 
-    /// Writes the rows of one district's cells in one period.
+    /// A gender or source by index; "all" for [`block::ALL_INDEX`].
+    fn indexed<'a>(&'a self, table: &'a [String], index: u8) -> &'a str {
+        table.get(usize::from(index)).unwrap_or(&self.all)
+    }
+
+    /// Writes the listed rows of one district's cells in one period.
     fn render(
         &self,
         period: &str,
@@ -158,14 +218,16 @@ impl Labels {
             Format::Json => format!("{{\"period\":{period},\"area\":{area},"),
         };
         for KeyedCell { key, cell } in &piece.cells {
+            let Some(count) = block::listed(*cell, min_count) else {
+                continue;
+            };
             let fields = [
                 self.of(&self.age_bands, key.age_band_id),
                 self.of(&self.categories, key.category_id),
                 self.of(&self.arenas, key.arena_id),
-                &self.genders[usize::from(key.gender)],
-                &self.sources[usize::from(key.source)],
+                self.indexed(&self.genders, key.gender),
+                self.indexed(&self.sources, key.source),
             ];
-            let count = disclosure::publish(*cell, min_count).count();
             match self.format {
                 Format::Csv { .. } => {
                     // Every label was guarded and quoted by `csv::field` once per
@@ -177,17 +239,8 @@ impl Labels {
                         out.push_str(field);
                         out.push(sep);
                     }
-                    match count {
-                        Some(count) => {
-                            push_number(out, count);
-                            out.push(sep);
-                            out.push_str("false\n");
-                        }
-                        None => {
-                            out.push(sep);
-                            out.push_str("true\n");
-                        }
-                    }
+                    push_number(out, count);
+                    out.push('\n');
                 }
                 Format::Json => {
                     if !std::mem::take(first) {
@@ -204,14 +257,9 @@ impl Labels {
                         out.push_str(field);
                         out.push(',');
                     }
-                    match count {
-                        Some(count) => {
-                            out.push_str("\"count\":");
-                            push_number(out, count);
-                            out.push_str(",\"suppressed\":false}");
-                        }
-                        None => out.push_str("\"count\":null,\"suppressed\":true}"),
-                    }
+                    out.push_str("\"count\":");
+                    push_number(out, count);
+                    out.push('}');
                 }
             }
         }
@@ -276,10 +324,8 @@ fn etag(
             .filter(|area_id| !known.contains_key(area_id))
             .collect();
         reader.read(conn, *period, &missing, |piece| {
-            known.insert(
-                piece.area_id,
-                block::published_digest(&piece.cells, min_count),
-            );
+            let cells = job.crossing.apply(piece.cells);
+            known.insert(piece.area_id, block::published_digest(&cells, min_count));
             Ok(())
         })?;
         for (area_id, key) in pieces.iter().filter(|(a, _)| missing.contains(a)) {
@@ -309,6 +355,7 @@ struct Job {
     /// One of the few export slots, held until the task ends.
     _slot: tokio::sync::OwnedSemaphorePermit,
     request: CountRequest,
+    crossing: Crossing,
     labels: Labels,
     format: Format,
     min_count: MinCount,
@@ -427,6 +474,10 @@ fn send_body(
     for period in &job.request.periods {
         let period_label = label(job.format, &period.to_string())?;
         let sent = reader.read(conn, *period, &districts, |piece| {
+            let piece = Piece {
+                area_id: piece.area_id,
+                cells: job.crossing.apply(piece.cells),
+            };
             job.labels
                 .render(&period_label, &piece, job.min_count, &mut first, &mut chunk);
             if chunk.len() >= CHUNK {
@@ -460,18 +511,50 @@ pub struct Export {
     pub body: Option<mpsc::Receiver<Result<Bytes, ApiError>>>,
 }
 
-/// Exports the cube that `params` select for `reader`. `query` is the request's query
-/// string as sent: with the format and the codes it keys the `ETag`.
+/// What an export was asked for.
+pub struct ExportQuery<'a> {
+    pub params: CountParams,
+    /// The dimensions to cross (`dims`).
+    pub dims: Option<String>,
+    /// The query string as sent: with the format and the codes it keys the `ETag`.
+    pub query: &'a str,
+    pub if_none_match: Option<String>,
+    pub format: Format,
+}
+
+/// Exports the cube that `asked` selects for `reader`.
 pub async fn export(
     state: &AppState,
     reader: &Principal,
-    params: CountParams,
-    query: &str,
-    if_none_match: Option<String>,
-    format: Format,
+    asked: ExportQuery<'_>,
+    meta: &RequestMeta,
 ) -> Result<Export, ApiError> {
+    let ExportQuery {
+        params,
+        dims,
+        query,
+        if_none_match,
+        format,
+    } = asked;
     admit(state, reader)?;
     let (request, reference) = parse_request(state, reader, &params, this_week(state)).await?;
+    let crossing = crossing(dims.as_deref(), &request)?;
+    let mut parameters = params.given();
+    if let Some(dims) = dims.as_deref() {
+        parameters.insert("dims", dims);
+    }
+    let mut parameters = serde_json::to_value(parameters).map_err(ApiError::internal)?;
+    if let Some(map) = parameters.as_object_mut() {
+        map.insert(
+            "format".into(),
+            match format {
+                Format::Csv { .. } => "csv",
+                Format::Json => "json",
+            }
+            .into(),
+        );
+    }
+    audit_read(state, reader, meta, "exports.read", parameters).await?;
     let min_count = state.settings.min_count();
     let disclosure = Disclosure::of(min_count);
 
@@ -497,9 +580,10 @@ pub async fn export(
             format!("{}{header}", if bom { "\u{feff}" } else { "" })
         }
         Format::Json => format!(
-            "{{\"disclosure\":{},\"period\":\"{}\",\"rows\":[",
+            "{{\"disclosure\":{},\"period\":\"{}\",\"dims\":{},\"rows\":[",
             serde_json::to_string(&disclosure).map_err(ApiError::internal)?,
-            request.period.as_str()
+            request.period.as_str(),
+            serde_json::to_string(&crossed_names(crossing)).map_err(ApiError::internal)?,
         ),
     };
     let period = request.period;
@@ -514,6 +598,7 @@ pub async fn export(
     let job = Job {
         _slot: slot,
         request,
+        crossing,
         labels,
         format,
         min_count,

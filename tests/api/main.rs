@@ -8,6 +8,7 @@ mod architecture;
 mod auth;
 mod disclosure;
 mod docs;
+mod exports;
 mod governance;
 mod health;
 mod helpers;

@@ -116,6 +116,22 @@ async fn no_response_publishes_a_count_between_one_and_the_threshold() {
     found.push(Some(0)); // there may be no alarm this week
     assert_nothing_below_threshold("alerts", &found);
 
+    // The finest export: only published cells are listed, so no row is empty or small.
+    let export = get(
+        &app,
+        "/v1/exports/signal-counts.csv?period=month&dims=age_band,category,arena,gender,source",
+        &coordinator,
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    let exported = csv_counts(&export);
+    assert!(
+        exported.iter().all(|c| c.is_some_and(|c| c >= MIN_COUNT)),
+        "every listed row is published: {exported:?}"
+    );
+    // By district and month (the default crossing): mostly published, so rows to check.
     let export = get(
         &app,
         "/v1/exports/signal-counts.csv?period=month",
@@ -125,12 +141,7 @@ async fn no_response_publishes_a_count_between_one_and_the_threshold() {
     .text()
     .await
     .unwrap();
-    let exported = csv_counts(&export);
-    assert!(
-        exported.iter().any(Option::is_none),
-        "the cube has suppressed cells"
-    );
-    assert_nothing_below_threshold("export", &exported);
+    assert_nothing_below_threshold("export", &csv_counts(&export));
     let export: Value = app
         .get_json("/v1/exports/signal-counts.json", &coordinator)
         .await;
@@ -306,7 +317,7 @@ async fn coordinators_read_their_own_area_and_analyst_tokens_read_trends_and_exp
     assert_eq!(export.status(), 200);
     assert_eq!(
         export.text().await.unwrap(),
-        "period,area,age_band,category,arena,gender,source,count,suppressed\n"
+        "period,area,age_band,category,arena,gender,source,count\n"
     );
     let reporter = app.token_for(Role::Police, "umea").await;
     assert_problem(get(&app, "/v1/trends", &reporter).await, 403).await;
@@ -396,7 +407,15 @@ async fn exports_stream_the_cube_and_answer_304_until_a_cell_changes() {
     let etag = first.headers()["etag"].to_str().unwrap().to_owned();
     let body = first.text().await.unwrap();
     let rows = body.lines().count() - 1;
-    assert!(rows > 5000, "more than one cursor fetch: {rows} rows");
+    // District × week, every other dimension "all": 14 districts × 60 weeks, nearly all
+    // published, read 16 blocks at a time.
+    assert!(rows > 500, "many reads of blocks: {rows} rows");
+    assert!(
+        body.lines()
+            .nth(1)
+            .unwrap()
+            .contains(",all,all,all,all,all,")
+    );
 
     let again = app
         .authed(Method::GET, path, &coordinator)
@@ -419,14 +438,32 @@ async fn exports_stream_the_cube_and_answer_304_until_a_cell_changes() {
     let bom = get(&app, "/v1/exports/signal-counts.csv?bom=true", &coordinator).await;
     assert!(bom.text().await.unwrap().starts_with("\u{feff}period,area"));
 
+    // Eight signals in a cell the history never used: published (8 ± 2), so a new row.
     let school = app.token_for(Role::School, "umea").await;
+    let one = json!({"area": "teg", "age_band": "0-9", "category": "weapons", "arena": "other",
+                     "gender": "other", "observed_week": week(0)});
     let stored = app
-        .authed(Method::POST, "/v1/signals", &school)
-        .json(&json!({"area": "teg", "age_band": "13-15", "category": "weapons", "arena": "school", "observed_week": week(0)}))
+        .authed(Method::POST, "/v1/signals/batch", &school)
+        .json(&json!({"signals": vec![one; 8]}))
         .send()
         .await
         .unwrap();
     assert_eq!(stored.status(), 201);
+    let path = "/v1/exports/signal-counts.csv?period=week&dims=age_band,category,arena,gender";
+    let etag = get(&app, path, &coordinator).await.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let again = app
+        .authed(Method::POST, "/v1/signals/batch", &school)
+        .json(
+            &json!({"signals": vec![json!({"area": "teg", "age_band": "0-9", "category": "weapons",
+            "arena": "other", "gender": "other", "observed_week": week(-1)}); 8]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 201);
     let changed = app
         .authed(Method::GET, path, &coordinator)
         .header("if-none-match", &etag)
@@ -669,7 +706,7 @@ async fn interventions_are_registered_in_scope_and_their_effect_is_estimated() {
         )
         .await;
     assert_eq!(effect["outcome"], "estimated", "{effect}");
-    // Weekly counts in one district are small: suppressed weeks are left out.
+    // Weekly counts in one district are small: wholly suppressed weeks are left out.
     let (pre, post) = (
         effect["pre_points"].as_u64().unwrap(),
         effect["post_points"].as_u64().unwrap(),
@@ -787,7 +824,10 @@ async fn the_export_etag_changes_only_when_a_published_value_does() {
     };
     send(1).await;
     let (_, first, body) = export(None).await;
-    assert!(body.ends_with(",true\n"), "one signal: suppressed\n{body}");
+    assert_eq!(
+        body, "period,area,age_band,category,arena,gender,source,count\n",
+        "one signal: suppressed, so not listed"
+    );
     send(1).await;
     let (status, same, _) = export(Some(first.clone())).await;
     assert_eq!(
@@ -803,7 +843,11 @@ async fn the_export_etag_changes_only_when_a_published_value_does() {
     let (status, changed, body) = export(Some(first.clone())).await;
     assert_eq!(status, 200, "n = 8 is published (8 ± 2 ≥ 5)");
     assert_ne!(changed, first);
-    assert!(body.ends_with(",false\n"), "{body}");
+    assert_eq!(body.lines().count(), 2, "now listed: {body}");
+    assert!(
+        body.contains(&format!("{},teg,all,all,all,all,all,", week(0))),
+        "{body}"
+    );
 
     // A signal the export leaves out (another category, in a district that had none
     // that week) changes nothing it shows, so nothing in its tag.
@@ -868,9 +912,16 @@ async fn export_lines(app: &TestApp, path: &str, token: &str) -> (String, Vec<St
 }
 
 /// The lines the export should hold for `period_sql` (the SQL that turns a week's Monday
-/// into its period label), computed straight from `signal_cells` with the cell key
-/// method written out in this file.
-fn expected_export(app: &TestApp, period_sql: &str, from: &str, to: &str) -> Vec<String> {
+/// into its period label) crossing `dims` (the others "all"), computed straight from
+/// `signal_cells` with the cell key method written out in this file: only cells
+/// published with a count are listed.
+fn expected_export(
+    app: &TestApp,
+    period_sql: &str,
+    from: &str,
+    to: &str,
+    dims: &[&str],
+) -> Vec<String> {
     #[derive(QueryableByName)]
     struct Row {
         #[diesel(sql_type = diesel::sql_types::Text)]
@@ -881,8 +932,23 @@ fn expected_export(app: &TestApp, period_sql: &str, from: &str, to: &str) -> Vec
         key_sum: i64,
     }
     let monday = |w: &str| IsoWeek::parse(w).unwrap().monday();
+    let column = |dim: &str, sql: &str| {
+        if dims.contains(&dim) {
+            sql.to_owned()
+        } else {
+            "'all'".to_owned()
+        }
+    };
+    let columns = [
+        column("age_band", "ab.code"),
+        column("category", "k.code"),
+        column("arena", "ar.code"),
+        column("gender", "c.gender"),
+        column("source", "c.source"),
+    ]
+    .join(", ");
     let rows: Vec<Row> = sql_query(format!(
-        "SELECT concat_ws(',', {period_sql}, a.code, ab.code, k.code, ar.code, c.gender, c.source) AS prefix,
+        "SELECT concat_ws(',', {period_sql}, a.code, {columns}) AS prefix,
                 sum(c.n)::int8 AS n, sum(c.key_sum)::int8 AS key_sum
            FROM signal_cells c JOIN areas a ON a.id = c.area_id JOIN age_bands ab ON ab.id = c.age_band_id
            JOIN categories k ON k.id = c.category_id JOIN arenas ar ON ar.id = c.arena_id
@@ -895,9 +961,10 @@ fn expected_export(app: &TestApp, period_sql: &str, from: &str, to: &str) -> Vec
     .unwrap();
     let mut lines: Vec<String> = rows
         .into_iter()
-        .map(|r| match cell_key(r.n, r.key_sum) {
-            Some(count) => format!("{},{count},false", r.prefix),
-            None => format!("{},,true", r.prefix),
+        .filter_map(|r| {
+            cell_key(r.n, r.key_sum)
+                .filter(|count| *count > 0)
+                .map(|count| format!("{},{count}", r.prefix))
         })
         .collect();
     lines.sort();
@@ -908,8 +975,9 @@ fn expected_export(app: &TestApp, period_sql: &str, from: &str, to: &str) -> Vec
 async fn exports_publish_the_same_cube_from_packed_blocks_as_from_the_cells() {
     let (app, coordinator) = app_with_history().await;
     let (from, to) = (week(-20), week(0));
+    // Weekly per district (every other dimension "all"); monthly by category.
     let weekly = format!("/v1/exports/signal-counts.csv?from={from}&to={to}");
-    let monthly = format!("{weekly}&period=month");
+    let monthly = format!("{weekly}&period=month&dims=category");
     let week_label = "to_char(c.week, 'IYYY-\"W\"IW')";
     // A week belongs to the month of its Thursday; the months asked for are whole.
     let month_label = "to_char(c.week + 3, 'YYYY-MM')";
@@ -917,12 +985,20 @@ async fn exports_publish_the_same_cube_from_packed_blocks_as_from_the_cells() {
 
     // No blocks yet: the export reads the cells.
     let (weekly_tag, from_cells) = export_lines(&app, &weekly, &coordinator).await;
-    assert!(from_cells.len() > 1000, "{} rows", from_cells.len());
-    assert_eq!(from_cells, expected_export(&app, week_label, &from, &to));
+    assert!(from_cells.len() > 200, "{} rows", from_cells.len());
+    assert_eq!(
+        from_cells,
+        expected_export(&app, week_label, &from, &to, &[])
+    );
     let (monthly_tag, monthly_from_cells) = export_lines(&app, &monthly, &coordinator).await;
+    assert!(
+        monthly_from_cells.len() > 50,
+        "{} rows",
+        monthly_from_cells.len()
+    );
     assert_eq!(
         monthly_from_cells,
-        expected_export(&app, month_label, &month_from, &to)
+        expected_export(&app, month_label, &month_from, &to, &["category"])
     );
 
     // Packed: the same rows and the same ETag.
@@ -974,12 +1050,12 @@ async fn exports_publish_the_same_cube_from_packed_blocks_as_from_the_cells() {
     assert_eq!(stored.status(), 201);
     let (changed_tag, changed) = export_lines(&app, &weekly, &coordinator).await;
     assert_ne!(changed_tag, weekly_tag);
-    assert_eq!(changed, expected_export(&app, week_label, &from, &to));
+    assert_eq!(changed, expected_export(&app, week_label, &from, &to, &[]));
     assert!(
-        changed.iter().any(|l| l
-            .starts_with(&format!("{to},teg,13-15,weapons,school,girl,school,"))
-            && l.ends_with(",false")),
-        "the new cell is published"
+        changed
+            .iter()
+            .any(|l| l.starts_with(&format!("{to},teg,all,all,all,all,all,"))),
+        "teg's week is published"
     );
     let rebuilt = lagesbild::cube::store::refresh(&mut app.db(), |_, _| {}).unwrap();
     assert_eq!(rebuilt.blocks, 1, "only teg's week changed");
@@ -1000,14 +1076,22 @@ async fn exports_publish_the_same_cube_from_packed_blocks_as_from_the_cells() {
     assert_eq!(stored.status(), 201);
     assert_eq!(
         export_lines(&app, &monthly, &coordinator).await.1,
-        expected_export(&app, month_label, &month_from, &to)
+        expected_export(&app, month_label, &month_from, &to, &["category"])
     );
-    let quarterly = format!("/v1/exports/signal-counts.csv?from={to}&to={to}&period=quarter");
+    let quarterly = format!(
+        "/v1/exports/signal-counts.csv?from={to}&to={to}&period=quarter&dims=age_band,arena"
+    );
     let quarter_label = "to_char(c.week + 3, 'YYYY') || '-Q' || to_char(c.week + 3, 'Q')";
     let quarter_from = first_week_of(&to, 3);
     assert_eq!(
         export_lines(&app, &quarterly, &coordinator).await.1,
-        expected_export(&app, quarter_label, &quarter_from, &to)
+        expected_export(
+            &app,
+            quarter_label,
+            &quarter_from,
+            &to,
+            &["age_band", "arena"]
+        )
     );
     let json: Value = app
         .get_json(
@@ -1021,11 +1105,8 @@ async fn exports_publish_the_same_cube_from_packed_blocks_as_from_the_cells() {
         .iter()
         .map(|r| {
             let field = |k: &str| r[k].as_str().unwrap().to_owned();
-            let count = r["count"]
-                .as_i64()
-                .map_or_else(String::new, |c| c.to_string());
             format!(
-                "{},{},{},{},{},{},{},{count},{}",
+                "{},{},{},{},{},{},{},{}",
                 field("period"),
                 field("area"),
                 field("age_band"),
@@ -1033,12 +1114,12 @@ async fn exports_publish_the_same_cube_from_packed_blocks_as_from_the_cells() {
                 field("arena"),
                 field("gender"),
                 field("source"),
-                r["suppressed"]
+                r["count"].as_i64().unwrap()
             )
         })
         .collect();
     from_json.sort();
-    let weekly_now = expected_export(&app, week_label, &from, &to);
+    let weekly_now = expected_export(&app, week_label, &from, &to, &[]);
     assert_eq!(from_json, weekly_now);
 
     // A damaged block is read around, not trusted.
@@ -1293,18 +1374,14 @@ async fn csv_for_swedish_excel_has_semicolons_and_decimal_commas() {
         }
     };
     let (comma, semicolon) = (export("").await, export("&delimiter=semicolon").await);
-    assert!(
-        semicolon
-            .starts_with("period;area;age_band;category;arena;gender;source;count;suppressed\n")
-    );
+    assert!(semicolon.starts_with("period;area;age_band;category;arena;gender;source;count\n"));
     assert_eq!(semicolon.replace(';', ","), comma);
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(b';')
         .from_reader(semicolon.as_bytes());
     let row = reader.records().next().unwrap().unwrap();
-    assert_eq!(row.len(), 9, "{row:?}");
-    assert!(row[7].is_empty() || row[7].parse::<i64>().unwrap() >= MIN_COUNT);
-    assert!(["true", "false"].contains(&&row[8]), "{row:?}");
+    assert_eq!(row.len(), 8, "{row:?}");
+    assert!(row[7].parse::<i64>().unwrap() >= MIN_COUNT, "{row:?}");
     assert!(
         export("&delimiter=semicolon&bom=true")
             .await

@@ -198,18 +198,23 @@ impl Selection {
 pub fn sum_weeks(mut cells: Vec<KeyedCell>, selection: &Selection) -> Vec<KeyedCell> {
     cells.retain(|c| selection.contains(&c.key));
     if !cells.is_sorted_by(|a, b| a.key < b.key) {
-        // Several weeks: bring equal keys together (stable, so the sum is in week order;
-        // it is exact in any order anyway) and add them up.
-        cells.sort_by_key(|c| c.key);
-        cells.dedup_by(|later, kept| {
-            let same = later.key == kept.key;
-            if same {
-                kept.cell += later.cell;
-            }
-            same
-        });
+        // Several weeks: bring equal keys together and add them up.
+        sum_equal_keys(&mut cells);
     }
     cells
+}
+
+/// Sorts `cells` by key (stably: sums run in the order given, though they are exact in
+/// any order) and replaces the cells of each key by their sum.
+fn sum_equal_keys(cells: &mut Vec<KeyedCell>) {
+    cells.sort_by_key(|c| c.key);
+    cells.dedup_by(|later, kept| {
+        let same = later.key == kept.key;
+        if same {
+            kept.cell += later.cell;
+        }
+        same
+    });
 }
 
 /// The id of "all" in an id dimension an export does not cross.
@@ -265,14 +270,7 @@ impl Crossing {
         for c in &mut cells {
             c.key = self.project(c.key);
         }
-        cells.sort_by_key(|c| c.key);
-        cells.dedup_by(|later, kept| {
-            let same = later.key == kept.key;
-            if same {
-                kept.cell += later.cell;
-            }
-            same
-        });
+        sum_equal_keys(&mut cells);
         cells
     }
 }

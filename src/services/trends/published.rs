@@ -471,6 +471,16 @@ mod tests {
         }
     }
 
+    /// The series of `request` over district rows, with no population and the default k.
+    fn built(request: &CountRequest, rows: &[GroupSum]) -> Vec<Series> {
+        build(
+            request,
+            &grouped(request, rows),
+            &Population::new(),
+            MinCount::DEFAULT,
+        )
+    }
+
     fn counts(series: &Series) -> Vec<Option<i64>> {
         series.points.iter().map(|p| p.count).collect()
     }
@@ -517,12 +527,7 @@ mod tests {
             sum("2026-W45", 2, 3, 1 << 29),
             sum("2026-W47", 3, 3, 1 << 29),
         ];
-        let series = build(
-            &request,
-            &grouped(&request, &weeks),
-            &Population::new(),
-            MinCount::DEFAULT,
-        );
+        let series = built(&request, &weeks);
         assert_eq!(series.len(), 1);
         assert_eq!(counts(&series[0]), [Some(6)]);
         assert_eq!(series[0].points[0].period, "2026-11");
@@ -541,12 +546,7 @@ mod tests {
             sum("2026-W47", 2, 4, 1 << 30),
             sum("2026-W47", 3, 4, 1 << 30),
         ];
-        let series = build(
-            &request,
-            &grouped(&request, &rows),
-            &Population::new(),
-            MinCount::DEFAULT,
-        );
+        let series = built(&request, &rows);
         assert_eq!(series.len(), 1);
         assert_eq!(series[0].key["area"], "umea");
         // n = 8, key_sum = 2^31 → u = 0 → d = -2 → 6.
@@ -587,12 +587,7 @@ mod tests {
             sum("2026-W47", 2, 3, 1 << 30),
             sum("2026-W47", 3, 7, 1 << 30),
         ];
-        let series = build(
-            &request,
-            &grouped(&request, &rows),
-            &Population::new(),
-            MinCount::DEFAULT,
-        );
+        let series = built(&request, &rows);
         assert_eq!(series.len(), 1);
         let point = &series[0].points[0];
         assert_eq!(point.count, Some(7));
@@ -607,12 +602,7 @@ mod tests {
             sum("2026-W47", 2, 7, 1 << 29),
             sum("2026-W47", 3, 4, 1 << 29),
         ];
-        let series = build(
-            &request,
-            &grouped(&request, &rows),
-            &Population::new(),
-            MinCount::DEFAULT,
-        );
+        let series = built(&request, &rows);
         // Umeå's cell: n = 11, key_sum = 2^30 → u = 0.5 → 11.
         assert_eq!(counts(&series[0]), [Some(11)]);
         assert!(!series[0].points[0].incomplete);
@@ -631,12 +621,7 @@ mod tests {
             sum_in("2026-W47", 2, 1, 6, 1 << 30),
             sum_in("2026-W47", 2, 2, 6, 1 << 30),
         ];
-        let series = build(
-            &request,
-            &grouped(&request, &rows),
-            &Population::new(),
-            MinCount::DEFAULT,
-        );
+        let series = built(&request, &rows);
         assert_eq!(counts(&series[0]), [Some(12)]);
         assert!(!series[0].points[0].incomplete);
     }
@@ -650,12 +635,7 @@ mod tests {
         // W45: 7 at u = 0 → 5. W46: 3 → suppressed. The window's own cell (n = 10)
         // would be a fresh cell for every from/to, and its noise would average away.
         let rows = [sum("2026-W45", 2, 7, 0), sum("2026-W46", 2, 3, 1 << 30)];
-        let series = build(
-            &request,
-            &grouped(&request, &rows),
-            &Population::new(),
-            MinCount::DEFAULT,
-        );
+        let series = built(&request, &rows);
         assert_eq!(counts(&series[0]), [Some(0), Some(5), None, Some(0)]);
         assert_eq!(series[0].summary.total, 5);
         assert!(series[0].summary.total_incomplete);

@@ -19,6 +19,8 @@ pub struct Area {
     pub parent_id: Option<i32>,
     pub path: String,
     pub active: bool,
+    /// Set by an admin for a municipality; `None` means the first week with a signal.
+    pub reporting_start: Option<chrono::NaiveDate>,
 }
 
 #[derive(Debug, Insertable)]

@@ -10,6 +10,7 @@ diesel::table! {
         active -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        reporting_start -> Nullable<Date>,
     }
 }
 
@@ -39,6 +40,7 @@ diesel::table! {
         active -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        reporting_start -> Nullable<Date>,
     }
 }
 

@@ -51,7 +51,8 @@ pub async fn create(
     Ok(HttpResponse::Created().json(created))
 }
 
-/// Renames, deactivates or reactivates an area inside the admin's area.
+/// Renames, deactivates or reactivates an area inside the admin's area, or sets a
+/// municipality's reporting start (the first week whose signals are complete).
 #[utoipa::path(
     tag = "reference",
     security(("bearer" = [])),
@@ -62,6 +63,7 @@ pub async fn create(
         (status = 403, description = "Needs `reference:write`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such area in your area", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The root cannot be deactivated", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid: a reporting start on an area that is not a municipality, or in the future", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[patch("/v1/areas/{code}")]

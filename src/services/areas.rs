@@ -2,7 +2,10 @@
 //! reading the part a caller may see, and adding, renaming, deactivating and reactivating
 //! areas inside an admin's own. Regions are added by admins of the root only.
 
-use diesel::Connection;
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use diesel::{Connection, PgConnection};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
@@ -13,8 +16,10 @@ use crate::db::models::{Area, NewArea};
 use crate::db::{self, queries};
 use crate::domain::identity::{AreaCode, AreaLevel, in_subtree};
 use crate::domain::rules::free_text;
+use crate::domain::week::IsoWeek;
 use crate::error::ApiError;
 use crate::services::audit::{Audit, Outcome};
+use crate::services::trends::this_week;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -29,24 +34,71 @@ pub struct AreaView {
     pub parent: Option<String>,
     /// Inactive areas keep their data but take no new signals.
     pub active: bool,
+    /// Municipalities only: the first ISO week whose signals are complete. Every series
+    /// point before it is missing (null), not zero, in trends, alerts, exports and
+    /// effects. Absent when the municipality has no signal yet and none was set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reporting_start: Option<ReportingStartView>,
 }
 
-/// `area` as the API shows it, with the code of `parent`.
-fn view(area: &Area, parent: Option<&Area>) -> AreaView {
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"week": "2025-W03", "set": false}))]
+pub struct ReportingStartView {
+    pub week: String,
+    /// `true` when an admin set the week; `false` for the default, the first week with a
+    /// signal in any of the municipality's districts.
+    pub set: bool,
+}
+
+/// `area` as the API shows it, with the code of `parent` and, for a municipality whose
+/// start no admin set, the first week with a signal.
+fn view(area: &Area, parent: Option<&Area>, first_signal: Option<NaiveDate>) -> AreaView {
+    let reporting_start = (area.level == AreaLevel::Municipality)
+        .then(|| {
+            let (monday, set) = match area.reporting_start {
+                Some(monday) => (monday, true),
+                None => (first_signal?, false),
+            };
+            Some(ReportingStartView {
+                week: IsoWeek::from_monday(monday)?.to_string(),
+                set,
+            })
+        })
+        .flatten();
     AreaView {
         code: area.code.clone(),
         name: area.name.clone(),
         level: area.level,
         parent: parent.map(|p| p.code.clone()),
         active: area.active,
+        reporting_start,
     }
+}
+
+/// The first week with a signal of every municipality among `areas` whose start no
+/// admin set.
+fn first_signal_weeks(
+    conn: &mut PgConnection,
+    areas: &[&Area],
+) -> Result<HashMap<i32, NaiveDate>, ApiError> {
+    let unset: Vec<i32> = areas
+        .iter()
+        .filter(|a| a.level == AreaLevel::Municipality && a.reporting_start.is_none())
+        .map(|a| a.id)
+        .collect();
+    if unset.is_empty() {
+        return Ok(HashMap::new());
+    }
+    queries::areas::first_signal_weeks(conn, &unset)
 }
 
 /// `caller`'s area, everything below it and the areas above it, depth-first.
 pub async fn list(state: &AppState, caller: &Principal) -> Result<Vec<AreaView>, ApiError> {
     let root = caller.area.clone();
-    let areas = db::run(&state.pool, move |conn| {
-        queries::areas::visible_from(conn, &root)
+    let (areas, firsts) = db::run(&state.pool, move |conn| {
+        let areas = queries::areas::visible_from(conn, &root)?;
+        let firsts = first_signal_weeks(conn, &areas.iter().collect::<Vec<_>>())?;
+        Ok((areas, firsts))
     })
     .await?;
     Ok(areas
@@ -55,7 +107,7 @@ pub async fn list(state: &AppState, caller: &Principal) -> Result<Vec<AreaView>,
             let parent = area
                 .parent_id
                 .and_then(|id| areas.iter().find(|a| a.id == id));
-            view(area, parent)
+            view(area, parent, firsts.get(&area.id).copied())
         })
         .collect())
 }
@@ -147,7 +199,7 @@ pub async fn create(
     })
     .await?;
     state.vocabulary.invalidate();
-    Ok(view(&area, Some(&parent)))
+    Ok(view(&area, Some(&parent), None))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -162,9 +214,53 @@ pub struct UpdateArea {
     )]
     pub name: Option<String>,
     pub active: Option<bool>,
+    /// Municipalities only, by an admin whose area holds the municipality: the ISO week
+    /// (`2025-W03`, not in the future) from which its signals are complete. Earlier
+    /// weeks become missing (null), not zero, everywhere — e.g. after a pilot whose
+    /// signals should not count. `null` returns to the default, the first week with a
+    /// signal; absent leaves it as it is.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, pattern = "^[0-9]{4}-W[0-9]{2}$", example = "2025-W03")]
+    pub reporting_start: Option<Option<String>>,
 }
 
-/// Renames, deactivates or reactivates an area inside `admin`'s area.
+/// Tells a field given as `null` (`Some(None)`) from an absent one (`None`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// The Monday of `week` as a reporting start for `area` in the week `this_week`.
+fn reporting_start(
+    area: &Area,
+    week: Option<&str>,
+    this_week: IsoWeek,
+) -> Result<Option<NaiveDate>, ApiError> {
+    if area.level != AreaLevel::Municipality {
+        return Err(ApiError::invalid(
+            "reporting_start",
+            "not_a_municipality",
+            "only a municipality has a reporting start; its districts report with it",
+        ));
+    }
+    let Some(week) = week else { return Ok(None) };
+    let week =
+        IsoWeek::parse(week).map_err(|m| ApiError::invalid("reporting_start", "invalid", m))?;
+    if week > this_week {
+        return Err(ApiError::invalid(
+            "reporting_start",
+            "in_future",
+            format!("{week} has not begun"),
+        ));
+    }
+    Ok(Some(week.monday()))
+}
+
+/// Renames, deactivates or reactivates an area inside `admin`'s area, or sets a
+/// municipality's reporting start.
 pub async fn update(
     state: &AppState,
     admin: &Principal,
@@ -174,7 +270,8 @@ pub async fn update(
 ) -> Result<AreaView, ApiError> {
     let scope = admin.area.path.clone();
     let audit = Audit::new("area.update", Outcome::Success, &meta).by(admin);
-    let (area, parent) = db::run(&state.pool, move |conn| {
+    let this_week = this_week(state);
+    let (area, parent, first) = db::run(&state.pool, move |conn| {
         conn.transaction(|conn| {
             let area = queries::areas::by_code(conn, &code)?
                 .filter(|a| in_subtree(&scope, &a.path))
@@ -186,10 +283,21 @@ pub async fn update(
                     "the root of the area tree stays active".into(),
                 ));
             }
-            let updated =
+            let start = request
+                .reporting_start
+                .as_ref()
+                .map(|week| reporting_start(&area, week.as_deref(), this_week))
+                .transpose()?;
+            let mut updated =
                 queries::areas::update(conn, area.id, request.name.as_deref(), request.active)?;
-            let details =
-                serde_json::json!({"renamed": request.name.is_some(), "active": request.active});
+            if let Some(start) = start {
+                updated = queries::areas::set_reporting_start(conn, area.id, start)?;
+            }
+            let details = serde_json::json!({
+                "renamed": request.name.is_some(),
+                "active": request.active,
+                "reporting_start": request.reporting_start,
+            });
             queries::audit::record(
                 conn,
                 audit
@@ -202,10 +310,11 @@ pub async fn update(
                 .parent_id
                 .map(|id| queries::areas::by_id(conn, id))
                 .transpose()?;
-            Ok((updated, parent))
+            let first = first_signal_weeks(conn, &[&updated])?;
+            Ok((updated, parent, first))
         })
     })
     .await?;
     state.vocabulary.invalidate();
-    Ok(view(&area, parent.as_ref()))
+    Ok(view(&area, parent.as_ref(), first.get(&area.id).copied()))
 }

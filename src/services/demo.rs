@@ -6,7 +6,14 @@
 //! yearly seasonality, school holidays quieter in school arenas, digital recruitment
 //! growing over time, and one district (Östra Ersboda) with a planted rise in
 //! recruitment-related categories over the last 10 weeks — something for the alarms
-//! to find.
+//! to find. The rise is a step (a new recruiter working the district), about four
+//! times the usual weekly counts from its first week.
+//!
+//! Municipalities begin reporting at different times, as they do when a service is
+//! rolled out: Umeå reports over the whole history and keeps the default reporting
+//! start (its first week with a signal); Sollentuna joins after three fifths of it,
+//! with its reporting start set by its admin, after a pilot school in Edsberg reported
+//! for eight weeks before that — signals the set start leaves out of every series.
 
 use chrono::NaiveDate;
 use diesel::PgConnection;
@@ -22,7 +29,21 @@ use crate::error::ApiError;
 
 /// The district with the planted rise.
 pub const RISING_DISTRICT: &str = "ostra-ersboda";
-const RISE_WEEKS: i64 = 10;
+/// The categories that rise there.
+pub const RISING_CATEGORIES: [&str; 4] = [
+    "recruitment_approach",
+    "digital_recruitment",
+    "drug_handling",
+    "older_contacts",
+];
+/// How many weeks the rise lasts, up to and including the current one.
+pub const RISE_WEEKS: i64 = 10;
+/// The step: the usual mean times this.
+const RISE_FACTOR: f64 = 4.0;
+/// The municipality that joins late, its pilot district and how long the pilot ran.
+const LATE_MUNICIPALITY: &str = "sollentuna";
+const PILOT_DISTRICT: &str = "edsberg";
+const PILOT_WEEKS: i64 = 8;
 /// Signals per district and week before seasonal and other effects.
 const BASE_RATE: f64 = 10.0;
 
@@ -159,6 +180,15 @@ pub struct DemoReport {
     pub signals: usize,
 }
 
+/// One municipality's part of the history.
+struct Reporting {
+    districts: Vec<String>,
+    reporters: Vec<(Role, Uuid)>,
+    /// Weeks before the current one that its reporting began (the whole history for
+    /// the first municipality).
+    since: i64,
+}
+
 /// Fills `weeks` weeks up to and including the current one. `progress` is told after
 /// each week how many weeks are done and how many signals are stored.
 pub fn generate(
@@ -169,87 +199,112 @@ pub fn generate(
     mut progress: impl FnMut(u16, usize),
 ) -> Result<DemoReport, ApiError> {
     let mut rng = Rng(seed);
-    let municipality = areas::by_code(conn, "umea")?
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the seeded area `umea` is missing")))?;
     let reference = vocabulary::snapshot(conn)?;
-    let mut districts: Vec<&String> = reference
-        .areas
-        .iter()
-        .filter(|(_, a)| a.is_district && a.active && a.path.starts_with(&municipality.path))
-        .map(|(code, _)| code)
-        .collect();
-    districts.sort();
-    let reporters = demo_reporters(conn, municipality.id)?;
+    let history = i64::from(weeks);
+    // Umeå from the start; Sollentuna after three fifths of the history.
+    let late_since = history * 2 / 5;
+    let mut municipalities = Vec::new();
+    for (code, since, prefix) in [
+        ("umea", history, "demo"),
+        (LATE_MUNICIPALITY, late_since, "demo-sollentuna"),
+    ] {
+        let municipality = areas::by_code(conn, code)?.ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!("the seeded area `{code}` is missing"))
+        })?;
+        let mut districts: Vec<String> = reference
+            .areas
+            .iter()
+            .filter(|(_, a)| a.is_district && a.active && a.path.starts_with(&municipality.path))
+            .map(|(code, _)| code.clone())
+            .collect();
+        districts.sort();
+        municipalities.push((
+            municipality.clone(),
+            Reporting {
+                districts,
+                reporters: demo_reporters(conn, municipality.id, prefix)?,
+                since,
+            },
+        ));
+    }
     let this_week = IsoWeek::of(today);
     let rules = IntakeRules {
         today,
         correction_window_weeks: weeks,
-        scope_path: &municipality.path,
+        scope_path: crate::domain::identity::ROOT_PATH,
     };
     let quota = Quota {
         limit: u32::MAX,
         window_secs: 1,
     };
     let mut report = DemoReport::default();
-    for offset in (0..i64::from(weeks)).rev() {
+    for offset in (0..history).rev() {
         let week = this_week.plus_weeks(-offset);
         let elapsed = 1.0 - offset as f64 / f64::from(weeks.max(1));
         let mut generated: Vec<NewSignal> = Vec::new();
-        for district in &districts {
-            for (category, weight) in CATEGORIES {
-                let mut mean = BASE_RATE * weight / 10.0 * season(week.number());
-                if category == "digital_recruitment" {
-                    mean *= 1.0 + elapsed;
+        for (_, reporting) in &municipalities {
+            for district in &reporting.districts {
+                let reporting_now = offset < reporting.since;
+                let piloting = district == PILOT_DISTRICT
+                    && (reporting.since..reporting.since + PILOT_WEEKS).contains(&offset);
+                if !reporting_now && !piloting {
+                    continue;
                 }
-                let rising = district.as_str() == RISING_DISTRICT && offset < RISE_WEEKS;
-                if rising
-                    && matches!(
-                        category,
-                        "recruitment_approach"
-                            | "digital_recruitment"
-                            | "drug_handling"
-                            | "older_contacts"
-                    )
-                {
-                    mean *= 1.5 + 2.5 * (RISE_WEEKS - offset) as f64 / RISE_WEEKS as f64;
-                }
-                for _ in 0..rng.poisson(mean) {
-                    let arena = *rng.pick(arenas_for(category));
-                    if is_school_arena(arena) && school_holiday(week.number()) && rng.unit() < 0.85
-                    {
-                        continue;
+                for (category, weight) in CATEGORIES {
+                    let mut mean = BASE_RATE * weight / 10.0 * season(week.number());
+                    if category == "digital_recruitment" {
+                        mean *= 1.0 + elapsed;
                     }
-                    let input = SignalInput {
-                        area: (*district).clone(),
-                        age_band: (*rng.pick(&AGE_BANDS)).to_string(),
-                        category: category.to_string(),
-                        arena: arena.to_string(),
-                        gender: *rng.pick(&GENDERS),
-                        observed_on: None,
-                        observed_week: Some(week.to_string()),
-                    };
-                    let signal = input.check(&reference, &rules).map_err(|errors| {
-                        ApiError::internal(anyhow::anyhow!(
-                            "generated an invalid signal: {errors:?}"
-                        ))
-                    })?;
-                    let source = *rng.pick(sources_for(arena));
-                    let submitted_by = reporters
-                        .iter()
-                        .find(|(role, _)| *role == source)
-                        .map(|(_, id)| *id)
-                        .ok_or_else(|| {
-                            ApiError::internal(anyhow::anyhow!("no demo reporter for {source:?}"))
+                    if piloting {
+                        // One school's worth: a fraction of a district.
+                        mean *= 0.3;
+                    }
+                    if district == RISING_DISTRICT
+                        && offset < RISE_WEEKS
+                        && RISING_CATEGORIES.contains(&category)
+                    {
+                        mean *= RISE_FACTOR;
+                    }
+                    for _ in 0..rng.poisson(mean) {
+                        let arena = *rng.pick(arenas_for(category));
+                        if is_school_arena(arena)
+                            && school_holiday(week.number())
+                            && rng.unit() < 0.85
+                        {
+                            continue;
+                        }
+                        let input = SignalInput {
+                            area: district.clone(),
+                            age_band: (*rng.pick(&AGE_BANDS)).to_string(),
+                            category: category.to_string(),
+                            arena: arena.to_string(),
+                            gender: *rng.pick(&GENDERS),
+                            observed_on: None,
+                            observed_week: Some(week.to_string()),
+                        };
+                        let signal = input.check(&reference, &rules).map_err(|errors| {
+                            ApiError::internal(anyhow::anyhow!(
+                                "generated an invalid signal: {errors:?}"
+                            ))
                         })?;
-                    generated.push(NewSignal {
-                        id: Uuid::now_v7(),
-                        // Unlike real signals' keys (the OS's CSPRNG), demo keys come from
-                        // the seed, so that the same seed publishes the same numbers. `demo-data`
-                        // refuses a database that already holds signals (unless --force).
-                        signal,
-                        submitted_by,
-                        source,
-                    });
+                        let source = *rng.pick(sources_for(arena));
+                        let submitted_by = reporting
+                            .reporters
+                            .iter()
+                            .find(|(role, _)| *role == source)
+                            .map(|(_, id)| *id)
+                            .ok_or_else(|| {
+                                ApiError::internal(anyhow::anyhow!(
+                                    "no demo reporter for {source:?}"
+                                ))
+                            })?;
+                        generated.push(NewSignal {
+                            id: Uuid::now_v7(),
+                            signal,
+                            submitted_by,
+                            source,
+                        });
+                    }
                 }
             }
         }
@@ -263,11 +318,22 @@ pub fn generate(
         report.weeks += 1;
         progress(report.weeks, report.signals);
     }
+    // The late municipality's admin sets its start, so the pilot's signals stay out.
+    // Umeå keeps the default: its first week with a signal.
+    for (municipality, reporting) in &municipalities {
+        let start = (municipality.code == LATE_MUNICIPALITY && reporting.since < history)
+            .then(|| this_week.plus_weeks(-(reporting.since - 1)).monday());
+        areas::set_reporting_start(conn, municipality.id, start)?;
+    }
     Ok(report)
 }
 
-/// One service account per reporting role (`demo-school`, …), created on first use.
-fn demo_reporters(conn: &mut PgConnection, area_id: i32) -> Result<Vec<(Role, Uuid)>, ApiError> {
+/// One service account per reporting role (`{prefix}-school`, …), created on first use.
+fn demo_reporters(
+    conn: &mut PgConnection,
+    area_id: i32,
+    prefix: &str,
+) -> Result<Vec<(Role, Uuid)>, ApiError> {
     [
         Role::School,
         Role::FieldWorker,
@@ -277,7 +343,7 @@ fn demo_reporters(conn: &mut PgConnection, area_id: i32) -> Result<Vec<(Role, Uu
     ]
     .into_iter()
     .map(|role| {
-        let username = format!("demo-{}", role.as_str().replace('_', "-"));
+        let username = format!("{prefix}-{}", role.as_str().replace('_', "-"));
         let id = match users::by_username(conn, &username)? {
             Some((user, _)) => user.id,
             None => {

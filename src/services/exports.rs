@@ -6,7 +6,8 @@
 //! one period. The client chooses which dimensions to cross (`dims`; a filtered dimension
 //! is always crossed); the others are summed into "all". Only cells published with a
 //! count of at least k are listed: an absent row holds fewer than k signals, possibly
-//! none, so that no row tells that a small cell is not empty.
+//! none, so that no row tells that a small cell is not empty. A district's periods that
+//! begin before its municipality's reporting start are not listed: they hold no data.
 
 use std::collections::HashMap;
 
@@ -19,8 +20,9 @@ use crate::auth::principal::RequestMeta;
 use crate::cube::block::{self, ALL_ID, Crossing, KeyedCell};
 use crate::cube::digests::PieceDigests;
 use crate::cube::store::{CubeReader, Piece};
+use crate::db::queries;
 use crate::disclosure::MinCount;
-use crate::domain::period::PeriodKind;
+use crate::domain::period::{Period, PeriodKind};
 use crate::domain::signal::CodeNames;
 use crate::domain::trend::{CountParams, CountRequest, Dimension, GENDERS, SOURCES};
 use crate::error::ApiError;
@@ -293,6 +295,7 @@ fn etag(
     conn: &mut diesel::PgConnection,
     reader: &CubeReader,
     job: &Job,
+    starts: &ReportingStarts,
     digests: &PieceDigests,
 ) -> Result<String, ApiError> {
     let (query_key, min_count) = (job.query_key, job.min_count);
@@ -303,6 +306,7 @@ fn etag(
         let pieces: Vec<(i32, [u8; 32])> = reader
             .revisions(*period)
             .into_iter()
+            .filter(|(area_id, _)| reported(starts, *area_id, *period))
             .map(|(area_id, revisions)| {
                 let mut key = Sha256::new();
                 key.update(query_key);
@@ -342,6 +346,16 @@ fn etag(
         }
     }
     Ok(format!("\"{}\"", hex(&tag.finalize()[..16])))
+}
+
+/// The reporting start (a Monday) of each district's municipality, where it has one.
+type ReportingStarts = HashMap<i32, chrono::NaiveDate>;
+
+/// Whether `district` had begun reporting when `period` began.
+fn reported(starts: &ReportingStarts, district: i32, period: Period) -> bool {
+    starts
+        .get(&district)
+        .is_some_and(|start| period.first_week().monday() >= *start)
 }
 
 /// How the export task answers once it knows the `ETag`.
@@ -392,7 +406,9 @@ fn run_export(
                         conn,
                     )?;
                     let reader = CubeReader::open(conn, &job.request)?;
-                    let tag = etag(conn, &reader, &job, &digests)?;
+                    let districts: Vec<i32> = job.request.districts.keys().copied().collect();
+                    let starts = queries::areas::reporting_starts(conn, &districts)?;
+                    let tag = etag(conn, &reader, &job, &starts, &digests)?;
                     let current = job
                         .if_none_match
                         .as_deref()
@@ -408,7 +424,7 @@ fn run_export(
                     if current {
                         return Ok(());
                     }
-                    send_body(conn, &reader, &job, &chunks)
+                    send_body(conn, &reader, &job, &starts, &chunks)
                 })
         });
         if let Err(err) = result {
@@ -464,15 +480,22 @@ fn send_body(
     conn: &mut diesel::PgConnection,
     reader: &CubeReader,
     job: &Job,
+    starts: &ReportingStarts,
     chunks: &mpsc::Sender<Result<Bytes, ApiError>>,
 ) -> Result<(), ApiError> {
-    let districts: Vec<i32> = job.request.districts.keys().copied().collect();
     let mut chunk = String::with_capacity(CHUNK + 4096);
     chunk.push_str(&job.prefix);
     let mut first = true;
     let mut gone = false;
     for period in &job.request.periods {
         let period_label = label(job.format, &period.to_string())?;
+        let districts: Vec<i32> = job
+            .request
+            .districts
+            .keys()
+            .copied()
+            .filter(|district| reported(starts, *district, *period))
+            .collect();
         let sent = reader.read(conn, *period, &districts, |piece| {
             let piece = Piece {
                 area_id: piece.area_id,

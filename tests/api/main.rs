@@ -12,6 +12,7 @@ mod exports;
 mod governance;
 mod health;
 mod helpers;
+mod indicators;
 mod locale;
 mod logs;
 mod migrations;

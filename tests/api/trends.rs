@@ -256,6 +256,15 @@ async fn a_small_cell_is_suppressed_and_its_value_shows_nowhere() {
             .status();
         assert_eq!(status, 201);
     }
+    // Umeå began reporting a year ago: its empty weeks are true zeros, not missing.
+    let admin = app.token_for(Role::Admin, "umea").await;
+    let started = app
+        .authed(Method::PATCH, "/v1/areas/umea", &admin)
+        .json(&json!({"reporting_start": week(-52)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 200);
     let coordinator = app.token_for(Role::Coordinator, "umea").await;
     let body: Value = app
         .get_json("/v1/trends?area=teg&category=weapons", &coordinator)

@@ -113,21 +113,22 @@ async fn series(
         return Ok((request, Vec::new()));
     };
     let (from, to) = (first.first_week().monday(), last.last_week().monday());
-    let (request, sums, population) = db::run(&state.pool, move |conn| {
+    let (request, sums, population, starts) = db::run(&state.pool, move |conn| {
         let sums = queries::cells::sums(conn, &request, &request.grouping(), from, to)?;
         let districts: Vec<i32> = request.districts.keys().copied().collect();
+        let starts = queries::areas::reporting_starts(conn, &districts)?;
         let population = match request.periods.first().zip(request.periods.last()) {
             Some((a, b)) => {
                 queries::population::for_districts(conn, &districts, a.year(), b.year())?
             }
             None => Default::default(),
         };
-        Ok((request, sums, population))
+        Ok((request, sums, population, starts))
     })
     .await?;
     // The indicators are CPU work: done after the connection went back to the pool.
     crate::blocking::run(move || {
-        let series = published::build(&request, &sums, &population, min_count);
+        let series = published::build(&request, &sums, &population, &starts, min_count);
         Ok((request, series))
     })
     .await

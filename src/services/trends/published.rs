@@ -6,8 +6,15 @@
 //! A stretch of history before the first period asked for (a year, and at least 12
 //! periods) is read too, so that the first points have their year-ago change and their
 //! EARS baseline; it is never returned.
+//!
+//! Every municipality has a reporting start (docs/design.md §6): a series reads the
+//! earliest of its districts' municipalities, and its periods before that start are
+//! missing — no count, no indicator — rather than zero. A month, quarter or year that
+//! begins before the start is missing too: it was not reported in full.
 
 use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDate;
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -66,6 +73,10 @@ pub struct Point {
     /// (rates, rolling means, changes, EARS, trends, effects) read only points that are
     /// neither suppressed nor incomplete.
     pub incomplete: bool,
+    /// The period begins before the reporting start of the series' municipality (or of
+    /// the earliest of its municipalities): nothing was reported yet, so the count is
+    /// null and means "no data", not zero; every indicator is null too.
+    pub before_reporting_start: bool,
     /// How many parts of the point are suppressed (0 for a published atomic cell), for
     /// estimates that impute them (intervention effects).
     #[serde(skip)]
@@ -104,11 +115,15 @@ pub struct Summary {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
-#[schema(example = json!({"key": {"area": "ostra-ersboda"}, "points": [], "summary": {"total": 412,
+#[schema(example = json!({"key": {"area": "ostra-ersboda"}, "reporting_start": "2024-W47", "points": [], "summary": {"total": 412,
     "total_incomplete": false, "mann_kendall": {"s": 310, "z": 3.9, "p": 0.0001}, "theil_sen_slope": 0.21, "trend": "rising"}}))]
 pub struct Series {
     /// The series' value in each `by` dimension.
     pub key: BTreeMap<&'static str, String>,
+    /// The ISO week from which the series' signals are complete (the earliest reporting
+    /// start of its municipalities); null when none of them has begun reporting, so
+    /// that every point is missing.
+    pub reporting_start: Option<String>,
     pub points: Vec<Point>,
     pub summary: Summary,
 }
@@ -235,6 +250,12 @@ struct Value {
 }
 
 impl Value {
+    /// A period before the reporting start: no data.
+    const MISSING: Value = Value {
+        count: None,
+        suppressed_parts: 0,
+    };
+
     fn of(parts: impl Iterator<Item = Published>) -> Self {
         let (mut total, mut published, mut suppressed_parts) = (0, 0, 0);
         for part in parts {
@@ -293,11 +314,34 @@ fn persons(
     (total > 0).then_some(total)
 }
 
-/// Every series of `request` with its points and summary.
+/// The reporting start of series `key`: the earliest of its districts' (each district's
+/// municipality's, from `starts`).
+fn series_start(
+    request: &CountRequest,
+    key: &[String],
+    starts: &HashMap<i32, NaiveDate>,
+) -> Option<IsoWeek> {
+    let area = request
+        .by
+        .iter()
+        .position(|d| *d == Dimension::Area)
+        .map(|i| key[i].as_str());
+    request
+        .districts
+        .iter()
+        .filter(|(_, group)| area.is_none_or(|a| a == group.as_str()))
+        .filter_map(|(district, _)| starts.get(district))
+        .min()
+        .and_then(|monday| IsoWeek::from_monday(*monday))
+}
+
+/// Every series of `request` with its points and summary; `starts` holds the reporting
+/// start (a Monday) of each district's municipality, where it has one.
 pub fn build(
     request: &CountRequest,
     sums: &[GroupSum],
     population: &Population,
+    starts: &HashMap<i32, NaiveDate>,
     min_count: MinCount,
 ) -> Vec<Series> {
     let periods = extended_periods(request);
@@ -308,8 +352,16 @@ pub fn build(
     keys.into_iter()
         .zip(cells)
         .map(|(key, parts)| {
+            let start = series_start(request, &key, starts);
+            // The first period reported in full; everything before it is missing.
+            let reporting_from = start.map_or(periods.len(), |start| {
+                periods.partition_point(|p| p.first_week() < start)
+            });
             let values: Vec<Value> = (0..periods.len())
                 .map(|t| {
+                    if t < reporting_from {
+                        return Value::MISSING;
+                    }
                     Value::of(
                         parts
                             .iter()
@@ -330,8 +382,9 @@ pub fn build(
                     Point {
                         period: period.to_string(),
                         count: values[t].count,
-                        suppressed: values[t].count.is_none(),
+                        suppressed: t >= reporting_from && values[t].count.is_none(),
                         incomplete: values[t].count.is_some() && values[t].suppressed_parts > 0,
+                        before_reporting_start: t < reporting_from,
                         suppressed_parts: values[t].suppressed_parts,
                         // Only complete points have a rate: their population alone is looked up.
                         rate_per_1000: ys[t].and_then(|count| {
@@ -360,6 +413,7 @@ pub fn build(
             let window_values = &values[window_start..];
             Series {
                 key: request.by.iter().map(|d| d.as_str()).zip(key).collect(),
+                reporting_start: start.map(|w| w.to_string()),
                 points,
                 summary: Summary {
                     // A sum of published points, never a cell of its own: a fresh cell for
@@ -477,12 +531,77 @@ mod tests {
             request,
             &grouped(request, rows),
             &Population::new(),
+            &reporting_since_2020(),
             MinCount::DEFAULT,
         )
     }
 
+    /// Every district reporting long before the weeks the tests read.
+    fn reporting_since_2020() -> HashMap<i32, NaiveDate> {
+        let monday = IsoWeek::parse("2020-W01").unwrap().monday();
+        (1..=3).map(|district| (district, monday)).collect()
+    }
+
     fn counts(series: &Series) -> Vec<Option<i64>> {
         series.points.iter().map(|p| p.count).collect()
+    }
+
+    #[test]
+    fn periods_before_the_reporting_start_are_missing_not_zero() {
+        // Teg (2) reports from W44, Haga (3) from W46; by area the series start apart,
+        // and the whole of Umeå starts with the earlier of the two.
+        let starts = HashMap::from([
+            (2, IsoWeek::parse("2026-W44").unwrap().monday()),
+            (3, IsoWeek::parse("2026-W46").unwrap().monday()),
+        ]);
+        let params = |by: Option<&str>| CountParams {
+            by: by.map(Into::into),
+            area: Some("umea".into()),
+            from: Some("2026-W43".into()),
+            to: Some("2026-W47".into()),
+            ..CountParams::default()
+        };
+        let rows = [sum("2026-W43", 2, 9, 0), sum("2026-W45", 2, 9, 0)];
+        let build_with = |request: &CountRequest| {
+            build(
+                request,
+                &grouped(request, &rows),
+                &Population::new(),
+                &starts,
+                MinCount::DEFAULT,
+            )
+        };
+        let by_area = build_with(&request(params(Some("area"))));
+        let missing = |s: &Series| -> Vec<bool> {
+            s.points.iter().map(|p| p.before_reporting_start).collect()
+        };
+        let (haga, teg) = (&by_area[0], &by_area[1]);
+        assert_eq!(missing(teg), [true, false, false, false, false]);
+        assert_eq!(missing(haga), [true, true, true, false, false]);
+        assert_eq!(teg.reporting_start.as_deref(), Some("2026-W44"));
+        // Teg's 9 signals of W43 come before its start: no count, no summary share.
+        assert_eq!(teg.points[0].count, None);
+        assert!(!teg.points[0].suppressed);
+        assert_eq!(teg.points[1].count, Some(0));
+        assert_eq!(
+            haga.points[2].count, None,
+            "a zero before the start is no data"
+        );
+        assert_eq!(haga.points[3].count, Some(0));
+        let whole = build_with(&request(params(None)));
+        assert_eq!(missing(&whole[0]), [true, false, false, false, false]);
+        assert_eq!(whole[0].reporting_start.as_deref(), Some("2026-W44"));
+        // Nobody reporting: every point missing.
+        let none = build(
+            &request(params(None)),
+            &grouped(&request(params(None)), &rows),
+            &Population::new(),
+            &HashMap::new(),
+            MinCount::DEFAULT,
+        );
+        assert!(none[0].points.iter().all(|p| p.before_reporting_start));
+        assert_eq!(none[0].reporting_start, None);
+        assert_eq!(none[0].summary.total, 0);
     }
 
     #[test]
@@ -498,6 +617,7 @@ mod tests {
             &request,
             &grouped(&request, &[sum("2026-W45", 2, 7, 0)]),
             &Population::new(),
+            &reporting_since_2020(),
             MinCount::DEFAULT,
         );
         let keys: Vec<&str> = series.iter().map(|s| s.key["area"].as_str()).collect();
@@ -567,6 +687,7 @@ mod tests {
                 &request,
                 &grouped(&request, &rows),
                 population,
+                &reporting_since_2020(),
                 MinCount::DEFAULT,
             )[0]
             .points[0]

@@ -6,6 +6,7 @@
 //! Pure functions on plain values, std only: the HTTP layer loads and maps.
 
 pub mod ears;
+pub mod glm;
 pub mod its;
 pub mod series;
 pub mod stats;

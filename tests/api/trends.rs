@@ -715,23 +715,45 @@ async fn interventions_are_registered_in_scope_and_their_effect_is_estimated() {
         )
         .await;
     assert_eq!(effect["outcome"], "estimated", "{effect}");
-    // Weekly counts in one district are small: wholly suppressed weeks are left out.
+    assert!(effect["insufficient_reason"].is_null());
+    // Weekly counts in one district are small: wholly suppressed weeks are left out. The
+    // history (60 weeks) is shorter than two years: no seasons, and the series starts
+    // at Umeå's reporting start, its first week with a signal.
     let (pre, post) = (
         effect["pre_points"].as_u64().unwrap(),
         effect["post_points"].as_u64().unwrap(),
     );
     assert!(
-        (8..=52).contains(&pre) && (4..=10).contains(&post),
+        (8..=50).contains(&pre) && (4..=10).contains(&post),
         "{effect}"
     );
+    assert_eq!(effect["from"], week(-59));
+    assert_eq!(effect["seasonal"], false);
     let level = &effect["level_change"];
+    let ratio = level["rate_ratio"].as_f64().unwrap();
     assert!(
-        level["ci_low"].as_f64() < level["estimate"].as_f64()
-            && level["estimate"].as_f64() < level["ci_high"].as_f64()
+        level["ci_low"].as_f64().unwrap() < ratio && ratio < level["ci_high"].as_f64().unwrap(),
+        "{level}"
+    );
+    assert!(
+        ratio > 1.5,
+        "the planted step rise, about fourfold: {effect}"
     );
     assert!(
         effect["post_mean"].as_f64().unwrap() > effect["pre_mean"].as_f64().unwrap(),
         "the planted rise: {effect}"
+    );
+    assert!(effect["dispersion"].as_f64().unwrap() > 0.0);
+    // One week per week of the series, fitted and counterfactual alike before the start.
+    let weeks = effect["series"].as_array().unwrap();
+    assert_eq!(weeks.len(), 59, "{week} … {}", week(-1), week = week(-59));
+    let before = &weeks[40];
+    assert_eq!(before["week"], week(-19));
+    assert_eq!(before["fitted"], before["counterfactual"]);
+    let after = &weeks[58];
+    assert!(
+        after["fitted"].as_f64() > after["counterfactual"].as_f64(),
+        "{after}"
     );
 
     let fresh = app
@@ -748,6 +770,7 @@ async fn interventions_are_registered_in_scope_and_their_effect_is_estimated() {
         )
         .await;
     assert_eq!(effect["outcome"], "insufficient_data");
+    assert_eq!(effect["insufficient_reason"], "too_few_points");
     assert!(effect["level_change"].is_null());
 
     let bad: &[(Value, u16, &str)] = &[

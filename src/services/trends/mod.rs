@@ -158,20 +158,96 @@ pub async fn series_of(
     Ok(series(state, request).await?.1)
 }
 
+/// One EARS statistic that reached its threshold.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"statistic": "c3", "value": 5.1, "threshold": 2.0,
+    "text": "C3 = 5.1 ≥ 2: this week and the two before it each rose more than one standard deviation above the baseline of weeks t−9 … t−3; their excesses add up."}))]
+pub struct ReasonView {
+    /// `c1`, `c2` or `c3`.
+    pub statistic: &'static str,
+    pub value: f64,
+    pub threshold: f64,
+    /// The reason in words (English; the codes are for translation).
+    pub text: String,
+}
+
 /// One (area, category) series whose point in the week raises an alarm.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"area": "ostra-ersboda", "area_level": "district", "category": "digital_recruitment", "alarm": "alert",
-    "ears": {"c1": 4.2, "c2": 3.9, "c3": 5.1}, "count": 14, "recent": []}))]
+    "ears": {"c1": 4.2, "c2": 3.9, "c3": 5.1, "imputed_baseline": true}, "count": 14,
+    "reasons": [{"statistic": "c3", "value": 5.1, "threshold": 2.0, "text": "C3 = 5.1 ≥ 2: …"}],
+    "imputed_baseline": true, "recent": []}))]
 pub struct AlertView {
     pub area: String,
     pub area_level: String,
     pub category: String,
-    /// `alert` (EARS C3) or `warning` (C1 or C2).
+    /// `alert` (EARS C3 ≥ 2) or `warning` (C1 ≥ 3 or C2 ≥ 3).
     pub alarm: &'static str,
     pub ears: EarsView,
     pub count: Option<i64>,
+    /// Every statistic that reached its threshold, in words. C3 sums this week and the
+    /// two before it, so an alert can stand on a week whose own count is low, even 0.
+    pub reasons: Vec<ReasonView>,
+    /// Some baseline behind the alarm held suppressed weeks, each counted as
+    /// (k − 1)/2: read the alarm with that in mind.
+    pub imputed_baseline: bool,
     /// The eight weeks up to the alarm, to show what raised it.
     pub recent: Vec<Point>,
+}
+
+/// The statistics of `point` that reached their thresholds, in words.
+fn reasons(point: &Point) -> Vec<ReasonView> {
+    use crate::indicators::ears::{C1_THRESHOLD, C2_THRESHOLD, C3_THRESHOLD};
+    let count = point
+        .count
+        .map_or_else(|| "suppressed".to_owned(), |c| c.to_string());
+    let mut reasons = Vec::new();
+    let mut add = |fired: bool, statistic, value: Option<f64>, threshold: f64, why: String| {
+        if let (true, Some(value)) = (fired, value) {
+            reasons.push(ReasonView {
+                statistic,
+                value,
+                threshold,
+                text: format!(
+                    "{} = {value:.1} ≥ {threshold}: {why}",
+                    statistic.to_uppercase()
+                ),
+            });
+        }
+    };
+    add(
+        point.fired.c1,
+        "c1",
+        point.ears.c1,
+        C1_THRESHOLD,
+        format!(
+            "this week's count ({count}) lies {:.1} standard deviations above the mean of \
+             the 7 weeks before it.",
+            point.ears.c1.unwrap_or_default()
+        ),
+    );
+    add(
+        point.fired.c2,
+        "c2",
+        point.ears.c2,
+        C2_THRESHOLD,
+        format!(
+            "this week's count ({count}) lies {:.1} standard deviations above the mean of \
+             weeks t−9 … t−3, leaving out the two weeks just before it.",
+            point.ears.c2.unwrap_or_default()
+        ),
+    );
+    add(
+        point.fired.c3,
+        "c3",
+        point.ears.c3,
+        C3_THRESHOLD,
+        "summed over this week and the two before it, the amounts by which C2 exceeded \
+         1 add up to this; a rise that lasts raises an alert even when this week's own \
+         count is low, even 0."
+            .to_owned(),
+    );
+    reasons
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -237,6 +313,8 @@ pub async fn alerts(
                 alarm,
                 ears: last.ears,
                 count: last.count,
+                reasons: reasons(last),
+                imputed_baseline: last.ears.imputed_baseline,
                 recent: s.points.clone(),
             });
         }

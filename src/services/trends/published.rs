@@ -24,7 +24,8 @@ use crate::disclosure::{self, Cell, MinCount, Published};
 use crate::domain::period::Period;
 use crate::domain::trend::{CountRequest, Dimension, GENDERS, SOURCES};
 use crate::domain::week::IsoWeek;
-use crate::indicators::{ears, series, trend};
+use crate::indicators::ears::{self, Observed};
+use crate::indicators::{series, trend};
 
 /// States how every count in a response was protected.
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
@@ -45,18 +46,26 @@ impl Disclosure {
     }
 }
 
-/// EARS statistics of one point; each is null when its baseline is incomplete.
+/// EARS statistics of one point (docs/design.md §6). C1 compares the count with the 7
+/// periods before it, C2 with the 7 before a 2-period gap, each as (count − mean) / SD
+/// with the SD floored at 0.5; C3 sums max(0, C2 − 1) over this period and the two
+/// before it. A suppressed baseline period enters as (k − 1)/2 (2 for k = 5) and counts
+/// as present; periods before the reporting start are absent. Each statistic is null
+/// when fewer than 5 of its 7 baseline periods are present, and all are null on a
+/// suppressed or incomplete point.
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 pub struct EarsView {
     pub c1: Option<f64>,
     pub c2: Option<f64>,
     pub c3: Option<f64>,
+    /// A suppressed period entered a baseline behind these statistics as (k − 1)/2.
+    pub imputed_baseline: bool,
 }
 
 /// One period of one series.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = json!({"period": "2026-W47", "count": 12, "suppressed": false, "incomplete": false, "rate_per_1000": 1.6,
-    "rolling_mean": 9.5, "change_prev": 0.2, "change_yoy": 0.5, "ears": {"c1": 2.1, "c2": 1.8, "c3": 0.8}, "alarm": null}))]
+    "rolling_mean": 9.5, "change_prev": 0.2, "change_yoy": 0.5, "ears": {"c1": 2.1, "c2": 1.8, "c3": 0.8, "imputed_baseline": false}, "alarm": null, "before_reporting_start": false}))]
 pub struct Point {
     /// `2026-W47`, `2026-11` or `2026-Q4`.
     pub period: String,
@@ -88,8 +97,13 @@ pub struct Point {
     pub change_prev: Option<f64>,
     pub change_yoy: Option<f64>,
     pub ears: EarsView,
-    /// `alert` (EARS C3), `warning` (C1 or C2 only) or null.
+    /// `alert` (C3 ≥ 2), `warning` (C1 ≥ 3 or C2 ≥ 3, not C3) or null. Never on a
+    /// suppressed or incomplete point, nor in the first 9 periods from the reporting
+    /// start, nor when the 4 periods up to this one sum to less than 5.
     pub alarm: Option<&'static str>,
+    /// Which statistics reached their thresholds, for the alert's explanation.
+    #[serde(skip)]
+    pub fired: ears::Fired,
 }
 
 /// Mann–Kendall test of the published points.
@@ -273,6 +287,13 @@ impl Value {
         }
     }
 
+    /// The value a baseline reads for a point that is not complete: its published parts
+    /// plus (k − 1)/2 for each suppressed one, the middle of the 1 … k − 1 signals it
+    /// may hold.
+    fn imputed(self, min_count: MinCount) -> f64 {
+        self.count.unwrap_or(0) as f64 + self.suppressed_parts as f64 * imputed_cell(min_count)
+    }
+
     /// The value the indicators read: only a point whose every part is published. A
     /// sum that leaves a suppressed part out is a lower bound, not the count.
     fn complete(self) -> Option<f64> {
@@ -281,6 +302,12 @@ impl Value {
             .flatten()
             .map(|c| c as f64)
     }
+}
+
+/// What a suppressed cell counts as where an estimate must read one: (k − 1)/2, the
+/// middle of the 1 … k − 1 signals it may hold (a true zero is published as 0).
+pub fn imputed_cell(min_count: MinCount) -> f64 {
+    f64::from(min_count.get() - 1) / 2.0
 }
 
 /// Persons behind series `key` in `year`, when known for every contributing district
@@ -370,7 +397,17 @@ pub fn build(
                 })
                 .collect();
             let ys: Vec<Option<f64>> = values.iter().map(|v| v.complete()).collect();
-            let alarms = ears::ears_series(&ys);
+            let observed: Vec<Observed> = (0..periods.len())
+                .map(|t| match (t < reporting_from, ys[t]) {
+                    (true, _) => Observed::Missing,
+                    (false, Some(y)) => Observed::Published(y),
+                    (false, None) => Observed::Censored(values[t].imputed(min_count)),
+                })
+                .collect();
+            let start_inside =
+                start.is_some_and(|s| periods.first().is_some_and(|first| s >= first.first_week()));
+            let alarms =
+                ears::ears_series(&observed, ears::alarms_from(reporting_from, start_inside));
             let points = (window_start..periods.len())
                 .map(|t| {
                     let period = periods[t];
@@ -378,7 +415,7 @@ pub fn build(
                         .a_year_earlier()
                         .and_then(|p| period_index.get(&p))
                         .and_then(|i| ys[*i]);
-                    let (stats, alarm) = alarms[t];
+                    let ears = alarms[t];
                     Point {
                         period: period.to_string(),
                         count: values[t].count,
@@ -398,11 +435,13 @@ pub fn build(
                         ),
                         change_yoy: series::relative_change(ys[t], year_ago),
                         ears: EarsView {
-                            c1: stats.c1,
-                            c2: stats.c2,
-                            c3: stats.c3,
+                            c1: ears.stats.c1,
+                            c2: ears.stats.c2,
+                            c3: ears.stats.c3,
+                            imputed_baseline: ears.imputed_baseline,
                         },
-                        alarm: alarm.map(|a| a.as_str()),
+                        alarm: ears.alarm.map(|a| a.as_str()),
+                        fired: ears.fired,
                     }
                 })
                 .collect();

@@ -167,7 +167,7 @@ fn cholesky(a: &[f64], p: usize) -> Option<Vec<f64>> {
                 .sum::<f64>();
         // Relative to the column's own scale: a column that repeats others leaves only
         // rounding error here.
-        if !(diagonal > a[j * p + j].abs() * 1e-12) {
+        if diagonal.is_nan() || diagonal <= a[j * p + j].abs() * 1e-12 {
             return None;
         }
         l[j * p + j] = diagonal.sqrt();

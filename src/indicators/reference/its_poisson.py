@@ -4,6 +4,7 @@ Newey-West (HAC) standard errors, computed by statsmodels.
 
     pip install statsmodels==0.15.0        # with numpy 2.4.6, scipy 1.17.1 here
     python3 src/indicators/reference/its_poisson.py   # rewrites its_poisson.json beside it
+    python3 src/indicators/reference/its_poisson.py OUT.json   # writes elsewhere (CI)
 
 The series are generated from fixed seeds, so the file is reproducible. Each case holds
 its input (t, y, t0) and what statsmodels makes of it:
@@ -14,6 +15,7 @@ D = 1 from T0, L = floor(4·(n/100)^(2/9)); conf_int() gives the 95 % intervals 
 import json
 import math
 import os
+import sys
 
 import numpy as np
 import statsmodels.api as sm
@@ -85,7 +87,8 @@ def main():
     t = np.arange(40.0)
     y = rng.poisson(np.where(t >= 30, 2.5, 0.6))
     cases.append(case("sparse", t, y, 30.0))
-    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "its_poisson.json")
+    out = sys.argv[1] if len(sys.argv) > 1 else \
+        os.path.join(os.path.dirname(os.path.abspath(__file__)), "its_poisson.json")
     with open(out, "w") as f:
         json.dump(cases, f, indent=1)
         f.write("\n")

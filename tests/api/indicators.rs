@@ -353,3 +353,43 @@ async fn a_municipality_without_signals_has_not_begun_reporting() {
         .await;
     assert_eq!(body["series"][0]["reporting_start"], week(0));
 }
+
+#[actix_web::test]
+async fn the_planted_rise_raises_an_alert_in_its_first_three_weeks_and_says_why() {
+    let app = app_with_history().await;
+    let coordinator = app.token_for(Role::Coordinator, "umea").await;
+    let rising = lagesbild::services::demo::RISING_CATEGORIES;
+    let first_week = -(lagesbild::services::demo::RISE_WEEKS - 1);
+    let mut found = None;
+    for offset in first_week..first_week + 3 {
+        let alerts: Value = app
+            .get_json(&format!("/v1/alerts?week={}", week(offset)), &coordinator)
+            .await;
+        let hit = alerts["alerts"].as_array().unwrap().iter().find(|a| {
+            a["area"] == "ostra-ersboda" && rising.contains(&a["category"].as_str().unwrap())
+        });
+        if let Some(hit) = hit {
+            found = Some(hit.clone());
+            break;
+        }
+    }
+    let alert = found.expect("an alarm in the rise's first three weeks");
+    let reasons = alert["reasons"].as_array().unwrap();
+    assert!(!reasons.is_empty(), "{alert}");
+    for reason in reasons {
+        let statistic = reason["statistic"].as_str().unwrap();
+        let value = reason["value"].as_f64().unwrap();
+        assert!(value >= reason["threshold"].as_f64().unwrap(), "{reason}");
+        assert_eq!(alert["ears"][statistic].as_f64(), Some(value));
+        assert!(
+            reason["text"]
+                .as_str()
+                .unwrap()
+                .starts_with(&statistic.to_uppercase()),
+            "{reason}"
+        );
+    }
+    let c3 = reasons.iter().any(|r| r["statistic"] == "c3");
+    assert_eq!(alert["alarm"] == "alert", c3, "an alert is C3's: {alert}");
+    assert_eq!(alert["imputed_baseline"], alert["ears"]["imputed_baseline"]);
+}

@@ -37,12 +37,30 @@ pub fn with_database(url: &str, database: &str) -> String {
     parsed.into()
 }
 
+/// `url` with TLS and GSS encryption off unless it says otherwise. The tests' server is
+/// local, and without them libpq never calls into OpenSSL or Kerberos. That matters at
+/// exit: OpenSSL's exit-time cleanup frees its locks while pool threads of finished tests
+/// may still be reconnecting to their dropped databases, and a connect that meets the
+/// freed locks crashes the test binary after every test passed (SIGSEGV; diesel#3441).
+fn without_tls(url: &str) -> String {
+    let mut parsed = url::Url::parse(url).expect("DATABASE_URL must be a postgres:// URL");
+    let given: Vec<String> = parsed.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    for (key, value) in [("sslmode", "disable"), ("gssencmode", "disable")] {
+        if !given.iter().any(|k| k == key) {
+            parsed.query_pairs_mut().append_pair(key, value);
+        }
+    }
+    parsed.into()
+}
+
 pub fn test_server() -> &'static TestServer {
     SERVER.get_or_init(|| {
-        let base_url = std::env::var("DATABASE_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(start_private_server);
+        let base_url = without_tls(
+            &std::env::var("DATABASE_URL")
+                .ok()
+                .filter(|u| !u.is_empty())
+                .unwrap_or_else(start_private_server),
+        );
         let admin_url = with_database(&base_url, "postgres");
         let mut admin =
             PgConnection::establish(&admin_url).expect("connecting to the test database server");

@@ -228,6 +228,13 @@ pub struct HttpSettings {
     /// Seconds that in-flight requests get to finish after SIGTERM (SIGINT stops at once).
     #[arg(long, env = "LAGESBILD_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,
+
+    /// The service is reached over HTTPS through a TLS-terminating proxy: the pages'
+    /// cookies get `Secure` and the `__Host-` prefix. (A trusted proxy's
+    /// `X-Forwarded-Proto: https` has the same effect per request.)
+    #[arg(long, env = "LAGESBILD_SECURE_COOKIES", default_value_t = false,
+          action = ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub secure_cookies: bool,
 }
 
 impl HttpSettings {

@@ -18,6 +18,7 @@ pub mod http;
 pub mod indicators;
 pub mod limits;
 pub mod openapi;
+pub mod pages;
 pub mod routes;
 pub mod services;
 pub mod startup;

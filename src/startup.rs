@@ -119,6 +119,7 @@ impl Application {
                 .split_for_parts();
             app.service(openapi::swagger_ui(spec.clone()))
                 .service(web::redirect("/docs", "/docs/"))
+                .configure(crate::pages::configure)
                 .default_service(web::to(routes::fallback::unmatched))
                 .wrap(from_fn(crate::http::caller::identify_caller))
                 .wrap(from_fn(crate::http::middleware::refuse_control_characters))

@@ -109,6 +109,12 @@ pub async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
         .filter(|t| !t.is_empty() && t.len() <= 4096)
         .ok_or(BAD_CREDENTIALS)?;
     let state = state(req)?;
+    principal_for_token(&state, token).await
+}
+
+/// The principal behind an access token (a login session's JWT) or an API token, as the
+/// database sees them now; the browser pages call this with their session cookie's token.
+pub async fn principal_for_token(state: &AppState, token: &str) -> Result<Principal, ApiError> {
     let now = Utc::now();
     if token.starts_with(API_TOKEN_PREFIX) {
         let digest = secrets::digest(token);

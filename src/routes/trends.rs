@@ -7,9 +7,9 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::permissions::perm;
 use crate::auth::principal::RequestMeta;
 use crate::domain::period::PeriodKind;
-use crate::domain::trend::{self, CountRequest, Dimension, TrendParams};
+use crate::domain::trend::{self, Dimension, TrendParams};
 use crate::error::{ApiError, Problem};
-use crate::formats::csv::{self, Delimiter};
+use crate::formats::csv::Delimiter;
 use crate::http::caller::Authorized;
 use crate::services;
 use crate::services::trends::{AlertReport, Disclosure, Series};
@@ -28,57 +28,6 @@ pub struct TrendReport {
     pub area_level: String,
     pub disclosure: Disclosure,
     pub series: Vec<Series>,
-}
-
-/// The trend series as CSV: one row per series and period, the `by` dimensions first.
-fn trend_csv(
-    request: &CountRequest,
-    series: &[Series],
-    delimiter: Delimiter,
-) -> Result<Vec<u8>, ApiError> {
-    let mut out = csv::Writer::new(delimiter);
-    let mut header: Vec<&str> = request.by.iter().map(|d| d.as_str()).collect();
-    header.extend([
-        "period",
-        "count",
-        "suppressed",
-        "incomplete",
-        "rate_per_1000",
-        "rolling_mean",
-        "change_prev",
-        "change_yoy",
-        "ears_c1",
-        "ears_c2",
-        "ears_c3",
-        "alarm",
-    ]);
-    out.record(&header)?;
-    for s in series {
-        for p in &s.points {
-            // `key` is a map: put its values back in the order of `by`.
-            for d in &request.by {
-                out.text(s.key.get(d.as_str()).map_or("", String::as_str))?;
-            }
-            out.text(&p.period)?;
-            out.integer(p.count)?;
-            out.boolean(p.suppressed)?;
-            out.boolean(p.incomplete)?;
-            for value in [
-                p.rate_per_1000,
-                p.rolling_mean,
-                p.change_prev,
-                p.change_yoy,
-                p.ears.c1,
-                p.ears.c2,
-                p.ears.c3,
-            ] {
-                out.decimal(value)?;
-            }
-            out.text(p.alarm.unwrap_or_default())?;
-            out.end()?;
-        }
-    }
-    Ok(out.finish()?)
 }
 
 /// Trends: published counts per series and period, with rates, rolling means, changes,
@@ -140,7 +89,7 @@ pub async fn trends(
     if csv {
         return Ok(response
             .content_type("text/csv; charset=utf-8")
-            .body(trend_csv(&request, &series, delimiter)?));
+            .body(services::trends::csv::write(&request, &series, delimiter)?));
     }
     Ok(response.json(TrendReport {
         by: request.by.clone(),

@@ -17,7 +17,7 @@ const FLOORS: &[&[&str]] = &[
     &["db", "cube", "auth", "telemetry", "limits"],
     &["state"],
     &["services"],
-    &["http", "routes", "openapi", "startup"],
+    &["http", "routes", "pages", "openapi", "startup"],
 ];
 
 /// Crates that would tie the domain to HTTP or the database.

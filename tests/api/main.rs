@@ -16,6 +16,7 @@ mod indicators;
 mod locale;
 mod logs;
 mod migrations;
+mod pages;
 mod problems;
 mod signals;
 mod trends;

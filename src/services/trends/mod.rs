@@ -4,6 +4,7 @@
 //! [`published`] turns summed cells into series (pure); this module reads the cells
 //! and the population for a checked request and runs it.
 
+pub mod csv;
 pub mod published;
 
 use std::sync::Arc;

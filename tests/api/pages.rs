@@ -1,0 +1,422 @@
+//! The browser pages over HTTP (issue 14): sign-in with a strict cookie, CSRF on every
+//! form, the session ending with the account, permission and scope as 403 pages, the
+//! API's reasons next to the field, no count below the threshold in any page, and the
+//! Utforska download equal to the API's CSV. The same pages in a real browser, with
+//! axe-core, are `tests/browser/`.
+
+use lagesbild::domain::identity::Role;
+use reqwest::Method;
+use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+
+use crate::helpers::{PASSWORD, TestApp, TestUser, today, week};
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `name=value` of the cookie `name` in `response`.
+fn cookie_pair(response: &reqwest::Response, name: &str) -> Option<String> {
+    set_cookies(response)
+        .into_iter()
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+}
+
+/// The sign-in form's token and its cookie.
+async fn login_form(app: &TestApp) -> (String, String) {
+    let response = app.get("/login").await;
+    assert_eq!(response.status(), 200);
+    let cookie = cookie_pair(&response, "lagesbild_login").expect("a form cookie");
+    let html = response.text().await.unwrap();
+    let token = html
+        .split("name=\"form_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a form token")
+        .to_owned();
+    (token, cookie)
+}
+
+async fn post_login(
+    app: &TestApp,
+    username: &str,
+    password: &str,
+    next: &str,
+) -> reqwest::Response {
+    let (token, cookie) = login_form(app).await;
+    app.client
+        .post(app.url("/login"))
+        .header(COOKIE, cookie)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("username", username),
+            ("password", password),
+            ("next", next),
+            ("form_token", &token),
+        ]))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Signs `user` in through the page and returns the session cookie (`name=value`).
+async fn sign_in(app: &TestApp, user: &TestUser) -> String {
+    let response = post_login(app, &user.username, PASSWORD, "/").await;
+    assert_eq!(response.status(), 303);
+    cookie_pair(&response, "lagesbild_session").expect("a session cookie")
+}
+
+async fn page(app: &TestApp, path: &str, cookie: &str) -> reqwest::Response {
+    app.client
+        .get(app.url(path))
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn csrf_of(html: &str) -> String {
+    html.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF field")
+        .to_owned()
+}
+
+async fn app_with_history() -> TestApp {
+    let app = TestApp::spawn().await;
+    lagesbild::services::demo::generate(&mut app.db(), today(), 60, 7, |_, _| {}).unwrap();
+    app
+}
+
+#[actix_web::test]
+async fn signing_in_sets_a_strict_http_only_cookie_and_returns_to_the_page_asked_for() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user(Role::Coordinator, "umea");
+
+    // A page without a session sends the browser to sign in, remembering where it was.
+    let asked = "/utforska?by=category&period=month";
+    let response = app.get(asked).await;
+    assert_eq!(response.status(), 303);
+    let location = response.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert_eq!(
+        location,
+        "/login?next=%2Futforska%3Fby%3Dcategory%26period%3Dmonth"
+    );
+
+    // The sign-in page: a strict policy, no inline script or style anywhere.
+    let login = app.get(&location).await;
+    let csp = login.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("default-src 'self'"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!csp.contains("unsafe"), "{csp}");
+    let html = login.text().await.unwrap();
+    assert!(html.contains("<html lang=\"sv\">"));
+    assert!(
+        !html.contains("<script>") && !html.contains(" style="),
+        "{html}"
+    );
+
+    let wrong = post_login(&app, &user.username, "not the password", asked).await;
+    assert_eq!(wrong.status(), 401);
+    assert!(cookie_pair(&wrong, "lagesbild_session").is_none());
+    let html = wrong.text().await.unwrap();
+    assert!(html.contains("Fel användarnamn eller lösenord."), "{html}");
+    assert!(
+        html.contains(&format!("value=\"{}\"", user.username)),
+        "the username is kept"
+    );
+
+    let response = post_login(&app, &user.username, PASSWORD, asked).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()[LOCATION], asked);
+    let cookie = set_cookies(&response)
+        .into_iter()
+        .find(|c| c.starts_with("lagesbild_session="))
+        .unwrap();
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(flag), "{flag} missing: {cookie}");
+    }
+    assert!(
+        !cookie.contains("Secure"),
+        "plain HTTP: no Secure flag, {cookie}"
+    );
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let shown = page(&app, asked, &session).await;
+    assert_eq!(shown.status(), 200);
+    assert!(
+        shown.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+
+    // Another site's address is never a place to return to.
+    let response = post_login(&app, &user.username, PASSWORD, "//evil.example/").await;
+    assert_eq!(response.headers()[LOCATION], "/");
+}
+
+#[actix_web::test]
+async fn behind_tls_the_cookie_is_secure_and_host_prefixed() {
+    let app = TestApp::spawn_with(|s| s.http.secure_cookies = true).await;
+    let user = app.create_user(Role::Coordinator, "umea");
+    let response = app.get("/login").await;
+    let form_cookie =
+        cookie_pair(&response, "__Host-lagesbild_login").expect("a __Host- form cookie");
+    let html = response.text().await.unwrap();
+    let token = html
+        .split("name=\"form_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let response = app
+        .client
+        .post(app.url("/login"))
+        .header(COOKIE, form_cookie)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("username", &user.username),
+            ("password", PASSWORD),
+            ("form_token", &token),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let cookie = set_cookies(&response)
+        .into_iter()
+        .find(|c| c.starts_with("__Host-lagesbild_session="))
+        .expect("a __Host- session cookie");
+    for flag in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(flag), "{flag} missing: {cookie}");
+    }
+    assert!(!cookie.contains("Domain"), "{cookie}");
+}
+
+#[actix_web::test]
+async fn a_post_without_its_csrf_token_is_refused_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user(Role::Coordinator, "umea");
+
+    // Sign-in without the form's token (another site posting to it): 403, no session.
+    let response = app
+        .client
+        .post(app.url("/login"))
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("username", &user.username),
+            ("password", PASSWORD),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(cookie_pair(&response, "lagesbild_session").is_none());
+
+    let session = sign_in(&app, &user).await;
+    let html = page(&app, "/", &session).await.text().await.unwrap();
+    let csrf = csrf_of(&html);
+    for body in [String::new(), form(&[("csrf", "forged")])] {
+        let response = app
+            .client
+            .post(app.url("/logout"))
+            .header(COOKIE, &session)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403);
+        assert!(response.text().await.unwrap().contains("Ingen behörighet"));
+    }
+    assert_eq!(
+        page(&app, "/", &session).await.status(),
+        200,
+        "still signed in"
+    );
+
+    // With the token: the session ends, on the server too.
+    let response = app
+        .client
+        .post(app.url("/logout"))
+        .header(COOKIE, &session)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form(&[("csrf", &csrf)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()[LOCATION], "/login");
+    assert!(
+        set_cookies(&response)
+            .iter()
+            .any(|c| c.starts_with("lagesbild_session=;") && c.contains("Max-Age=0"))
+    );
+    let again = page(&app, "/", &session).await;
+    assert_eq!(again.status(), 303, "the old cookie no longer signs in");
+}
+
+#[actix_web::test]
+async fn the_browser_session_ends_when_the_user_is_disabled_or_demoted() {
+    let app = TestApp::spawn().await;
+    let admin = app.create_user(Role::Admin, "umea");
+    let admin_token = app.login(&admin).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for change in [
+        serde_json::json!({"disabled": true}),
+        serde_json::json!({"role": "school"}),
+    ] {
+        let user = app.create_user(Role::Coordinator, "umea");
+        let session = sign_in(&app, &user).await;
+        assert_eq!(page(&app, "/", &session).await.status(), 200);
+        let response = app
+            .authed(
+                Method::PATCH,
+                &format!("/v1/users/{}", user.id),
+                &admin_token,
+            )
+            .json(&change)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{change}");
+        let after = page(&app, "/", &session).await.status();
+        assert!(after == 303 || after == 403, "{change}: {after}");
+    }
+}
+
+#[actix_web::test]
+async fn pages_refuse_what_the_role_or_area_may_not_see_and_show_the_api_reason_at_the_field() {
+    let app = TestApp::spawn().await;
+    let reporter = app.create_user(Role::School, "umea");
+    let session = sign_in(&app, &reporter).await;
+    for path in ["/", "/utforska", "/utforska.csv"] {
+        let response = page(&app, path, &session).await;
+        assert_eq!(response.status(), 403, "{path}");
+        assert!(response.text().await.unwrap().contains("Ingen behörighet"));
+    }
+
+    let coordinator = app.create_user(Role::Coordinator, "umea");
+    let session = sign_in(&app, &coordinator).await;
+    let outside = page(&app, "/utforska?area=sollentuna", &session).await;
+    assert_eq!(outside.status(), 403);
+
+    let long = page(&app, "/utforska?from=2000-W01", &session).await;
+    assert_eq!(long.status(), 422);
+    let html = long.text().await.unwrap();
+    assert!(
+        html.contains(
+            "<p class=\"field-error\" id=\"from-error\">at most 520 periods; narrow from and to</p>"
+        ),
+        "{html}"
+    );
+    assert!(html.contains("value=\"2000-W01\""), "the input is kept");
+    assert!(html.contains("aria-invalid=\"true\""));
+}
+
+/// Every number in a page's tables and alarm lists.
+fn shown_counts(html: &str) -> Vec<String> {
+    let mut counts = Vec::new();
+    for marker in [
+        "<td class=\"num\" data-count>",
+        "<td class=\"num\">",
+        "<span class=\"count\">",
+    ] {
+        for part in html.split(marker).skip(1) {
+            counts.push(part.split('<').next().unwrap_or_default().to_owned());
+        }
+    }
+    counts
+}
+
+#[actix_web::test]
+async fn no_page_shows_a_count_below_the_threshold_and_the_download_is_the_api_csv() {
+    let app = app_with_history().await;
+    let user = app.create_user(Role::Coordinator, "umea");
+    let session = sign_in(&app, &user).await;
+    let (from, to) = (week(-51), week(0));
+    let mut seen = 0;
+    let mut suppressed = 0;
+    for path in [
+        "/".to_owned(),
+        "/?lang=en".to_owned(),
+        "/utforska".to_owned(),
+        format!("/utforska?by=category&area=alidhem&from={from}&to={to}"),
+        format!("/utforska?by=age_band&period=month&from={from}&to={to}"),
+        format!("/utforska?by=source&category=digital_recruitment&from={from}&to={to}"),
+    ] {
+        let response = page(&app, &path, &session).await;
+        assert_eq!(response.status(), 200, "{path}");
+        let html = response.text().await.unwrap();
+        for text in shown_counts(&html) {
+            seen += 1;
+            if text == "&#60;5" {
+                suppressed += 1;
+                continue;
+            }
+            let number = text
+                .trim_start_matches("minst ")
+                .trim_start_matches("at least ");
+            if let Ok(n) = number.parse::<i64>() {
+                assert!(n == 0 || n >= 5, "{path} shows {n}");
+            } else {
+                assert!(text.starts_with('–'), "{path}: unexpected cell {text:?}");
+            }
+        }
+    }
+    assert!(
+        seen > 2_000 && suppressed > 50,
+        "{seen} numbers, {suppressed} suppressed"
+    );
+
+    // The download holds exactly what the page shows: the API's CSV for the same query.
+    let query = format!("by=category&area=alidhem&period=week&from={from}&to={to}");
+    let download = page(&app, &format!("/utforska.csv?{query}"), &session).await;
+    assert_eq!(download.status(), 200);
+    assert!(
+        download.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let download = download.text().await.unwrap();
+    let token = app.login(&user).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let api = app
+        .authed(
+            Method::GET,
+            &format!("/v1/trends?{query}&area_level=district&format=csv"),
+            &token,
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(download, api);
+    assert!(
+        download.lines().count() > 13 * 52,
+        "{}",
+        download.lines().count()
+    );
+}

@@ -33,6 +33,11 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    // The print button needs a script; without one the browser's own print works.
+    Array.prototype.forEach.call(document.querySelectorAll("[data-print]"), function (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () { window.print(); });
+    });
     var figures = document.querySelectorAll("[data-png] figure.multiple");
     Array.prototype.forEach.call(figures, function (figure) {
       var svg = figure.querySelector("svg");

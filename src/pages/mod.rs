@@ -10,9 +10,11 @@ mod chart;
 mod errors;
 mod explore;
 mod i18n;
+mod interventions;
 mod labels;
 mod login;
 mod overview;
+mod report;
 mod session;
 
 use actix_web::middleware::{DefaultHeaders, from_fn};
@@ -45,7 +47,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(accessibility)
             .service(overview::page)
             .service(explore::page)
-            .service(explore::csv),
+            .service(explore::csv)
+            .service(interventions::index)
+            .service(interventions::create)
+            .service(interventions::effect)
+            .service(report::page),
     );
 }
 

@@ -83,6 +83,8 @@ pub fn count_text(
 ) -> String {
     match (count, suppressed, before) {
         (_, _, true) => format!("– ({})", t.before_start),
+        // Every published part 0 and some suppressed: all that is known is "below k".
+        (Some(0), _, _) if incomplete => format!("<{k}"),
         (Some(c), _, _) if incomplete => format!("{} {c}", t.incomplete),
         (Some(c), _, _) => c.to_string(),
         (None, true, _) => format!("<{k}"),
@@ -123,8 +125,11 @@ pub fn trend_words(lang: Lang, series: &Series, per: &str) -> String {
     } else {
         p
     };
+    // Two decimals, and no "−0,00" for a slope that rounds to nothing.
+    let slope = (slope * 100.0).round() / 100.0;
+    let slope = if slope == 0.0 { 0.0 } else { slope };
     let sign = if slope > 0.0 { "+" } else { "" };
-    format!("{direction}, {p}; {sign}{} {per}", lang.decimal(slope, 1))
+    format!("{direction}, {p}; {sign}{} {per}", lang.decimal(slope, 2))
 }
 
 /// A series as a chart and its table.
@@ -177,7 +182,7 @@ pub fn multiple(
 }
 
 /// Why an alarm fired, in the page's language.
-fn reason_words(lang: Lang, alert: &AlertView) -> Vec<String> {
+pub fn reason_words(lang: Lang, alert: &AlertView) -> Vec<String> {
     alert
         .reasons
         .iter()

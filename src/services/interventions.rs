@@ -129,9 +129,14 @@ impl From<its::RateRatio> for RateRatioView {
 
 /// One week of the effect's series, for plotting.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-#[schema(example = json!({"week": "2026-W20", "observed": 14.0, "fitted": 12.3, "counterfactual": 9.8}))]
+#[schema(example = json!({"week": "2026-W20", "count": 12, "suppressed_parts": 1, "observed": 14.0, "fitted": 12.3, "counterfactual": 9.8}))]
 pub struct EffectWeek {
     pub week: String,
+    /// The week's published count: the sum of its published cells (one per category ×
+    /// age band of the intervention). Null when every cell is suppressed.
+    pub count: Option<i64>,
+    /// How many of the week's cells are suppressed (each holds 1 … k − 1 signals).
+    pub suppressed_parts: usize,
     /// The value the model read: the sum of the published cells, each suppressed cell
     /// counted as (k − 1)/2. Null for a week left out (every cell suppressed).
     pub observed: Option<f64>,
@@ -159,7 +164,7 @@ pub enum EffectOutcomeView {
     "slope_change": {"rate_ratio": 0.99, "ci_low": 0.97, "ci_high": 1.01, "coefficient": -0.01, "std_error": 0.01},
     "dispersion": 1.8, "residual_autocorrelation": 0.21, "hac_maxlags": 4,
     "pre_mean": 11.4, "post_mean": 8.2, "pre_points": 104, "post_points": 27, "imputed_cells": 14,
-    "series": [{"week": "2024-W20", "observed": 12.0, "fitted": 11.1, "counterfactual": 11.1}],
+    "series": [{"week": "2024-W20", "count": 12, "suppressed_parts": 0, "observed": 12.0, "fitted": 11.1, "counterfactual": 11.1}],
     "disclosure": {"method": "cell_key", "min_count": 5}}))]
 pub struct EffectReport {
     pub intervention: InterventionView,
@@ -274,6 +279,8 @@ pub async fn effect(
         .enumerate()
         .map(|(t, (point, observed))| EffectWeek {
             week: point.period.clone(),
+            count: point.count,
+            suppressed_parts: point.suppressed_parts,
             observed: *observed,
             fitted: estimate.map(|e| e.fitted(t as f64)),
             counterfactual: estimate.map(|e| e.counterfactual(t as f64)),

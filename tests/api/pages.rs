@@ -420,3 +420,134 @@ async fn no_page_shows_a_count_below_the_threshold_and_the_download_is_the_api_c
         download.lines().count()
     );
 }
+
+#[actix_web::test]
+async fn a_coordinator_registers_an_intervention_on_its_page_and_reads_its_effect_and_the_report() {
+    let app = app_with_history().await;
+    let user = app.create_user(Role::Coordinator, "umea");
+    let session = sign_in(&app, &user).await;
+    let list = page(&app, "/insatser", &session).await;
+    assert_eq!(list.status(), 200);
+    let csrf = csrf_of(&list.text().await.unwrap());
+    let post = |body: String| {
+        app.client
+            .post(app.url("/insatser"))
+            .header(COOKIE, &session)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let stored = || {
+        use diesel::RunQueryDsl;
+        diesel::sql_query("SELECT count(*) AS n FROM interventions")
+            .get_result::<Count>(&mut app.db())
+            .unwrap()
+            .n
+    };
+    let start = week(-10);
+
+    // A phone number in the name, no categories: the API's reasons at the fields, the
+    // input kept, nothing stored.
+    let refused = post(form(&[
+        ("csrf", &csrf),
+        ("name", "Fältgrupp 070-123 45 67"),
+        ("area", "ostra-ersboda"),
+        ("level", "selective"),
+        ("age_bands", "13-15"),
+        ("start_week", &start),
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(refused.status(), 422);
+    let html = refused.text().await.unwrap();
+    assert!(
+        html.contains("id=\"name-error\">this looks like a phone number"),
+        "{html}"
+    );
+    assert!(html.contains("id=\"categories-error\">"), "{html}");
+    assert!(
+        html.contains("value=\"Fältgrupp 070-123 45 67\""),
+        "the name is kept"
+    );
+    assert!(
+        html.contains("value=\"13-15\" checked"),
+        "the choices are kept"
+    );
+    assert_eq!(stored(), 0);
+
+    // Without the CSRF value: 403, nothing stored.
+    let forged = post(form(&[
+        ("name", "Fältgrupp Ersboda"),
+        ("area", "ostra-ersboda"),
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert_eq!(stored(), 0);
+
+    let created = post(form(&[
+        ("csrf", &csrf),
+        ("name", "Fältgrupp Ersboda"),
+        ("area", "ostra-ersboda"),
+        ("level", "selective"),
+        ("categories", "digital_recruitment"),
+        ("categories", "recruitment_approach"),
+        ("age_bands", "13-15"),
+        ("age_bands", "16-17"),
+        ("start_week", &start),
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(created.status(), 303);
+    let location = created.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert_eq!(stored(), 1);
+    let effect = page(&app, &location, &session).await;
+    assert_eq!(effect.status(), 200);
+    let html = effect.text().await.unwrap();
+    assert!(html.contains("Fältgrupp Ersboda"));
+    assert!(html.contains("Nivåförändring vid starten"), "{html}");
+    assert!(
+        html.contains("class=\"counterfactual\""),
+        "the counterfactual is drawn"
+    );
+    // The effect in words agrees with the API's estimate.
+    let token = app.login(&user).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = location.trim_start_matches("/insatser/");
+    let report = app
+        .get_json(&format!("/v1/interventions/{id}/effect"), &token)
+        .await;
+    let ratio = report["level_change"]["rate_ratio"].as_f64().unwrap();
+    let shown = format!("× {:.2}", ratio).replace('.', ",");
+    assert!(html.contains(&shown), "{shown} not in the page");
+    for text in shown_counts(&html) {
+        if let Ok(n) = text.trim_start_matches("minst ").parse::<i64>() {
+            assert!(n == 0 || n >= 5, "the effect table shows {n}");
+        }
+    }
+
+    let report = page(&app, "/rapport", &session).await;
+    assert_eq!(report.status(), 200);
+    let html = report.text().await.unwrap();
+    assert!(
+        html.contains("Fältgrupp Ersboda"),
+        "the report lists the intervention"
+    );
+    assert!(html.contains("Om metoden och skyddet"));
+    for text in shown_counts(&html) {
+        if let Ok(n) = text.trim_start_matches("minst ").parse::<i64>() {
+            assert!(n == 0 || n >= 5, "the report shows {n}");
+        }
+    }
+    let bad = page(&app, "/rapport?to=2026-W99", &session).await;
+    assert_eq!(bad.status(), 422);
+    assert!(bad.text().await.unwrap().contains("id=\"to-error\""));
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}

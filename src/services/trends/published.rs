@@ -99,7 +99,7 @@ pub struct Point {
     pub ears: EarsView,
     /// `alert` (C3 ≥ 2), `warning` (C1 ≥ 3 or C2 ≥ 3, not C3) or null. Never on a
     /// suppressed or incomplete point, nor in the first 9 periods from the reporting
-    /// start, nor when the 4 periods up to this one sum to less than 5.
+    /// start, nor when the 4 periods up to this one sum to less than 7 (published values only).
     pub alarm: Option<&'static str>,
     /// Which statistics reached their thresholds, for the alert's explanation.
     #[serde(skip)]

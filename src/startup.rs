@@ -122,6 +122,7 @@ impl Application {
                 .configure(crate::pages::configure)
                 .default_service(web::to(routes::fallback::unmatched))
                 .wrap(from_fn(crate::http::caller::identify_caller))
+                .wrap(from_fn(crate::pages::finish_page))
                 .wrap(from_fn(crate::http::middleware::refuse_control_characters))
                 .wrap(ErrorHandlers::new().default_handler(error::problem_fallback))
                 .wrap(Condition::new(

@@ -196,6 +196,21 @@ impl AreaLevel {
         }
     }
 
+    /// How far below the root of the tree an area of this level lies.
+    pub fn depth(self) -> usize {
+        match self {
+            AreaLevel::National => 0,
+            AreaLevel::Region => 1,
+            AreaLevel::Municipality => 2,
+            AreaLevel::District => 3,
+        }
+    }
+
+    /// The level that splits an area of this level: the one below it, or a district's own.
+    pub fn split(self) -> AreaLevel {
+        self.child().unwrap_or(AreaLevel::District)
+    }
+
     /// The level of a new area under a parent of this level, if it may have children.
     pub fn child(self) -> Option<AreaLevel> {
         match self {

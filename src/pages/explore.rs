@@ -11,15 +11,16 @@ use serde::Deserialize;
 
 use crate::auth::Permission;
 use crate::auth::principal::RequestMeta;
-use crate::domain::identity::AreaLevel;
 use crate::domain::trend::CountParams;
 use crate::error::ApiError;
 use crate::formats::csv::Delimiter;
+use crate::pages::errors::PageError;
+use crate::pages::forms::Choice;
 use crate::pages::i18n::Texts;
 use crate::pages::labels::Labels;
-use crate::pages::overview::{Multiple, count_text, multiple};
+use crate::pages::layout::{Chrome, html};
+use crate::pages::present::{Multiple, count_text, multiple};
 use crate::pages::session::Viewer;
-use crate::pages::{Chrome, PageError, html};
 use crate::services;
 use crate::services::areas::AreaView;
 use crate::services::trends::{self, Series};
@@ -82,11 +83,7 @@ impl ExploreQuery {
             .area
             .as_deref()
             .and_then(|code| areas.iter().find(|a| a.code == code))
-            .map(|a| match a.level {
-                AreaLevel::National => AreaLevel::Region,
-                AreaLevel::Region => AreaLevel::Municipality,
-                _ => AreaLevel::District,
-            });
+            .map(|a| a.level.split());
         CountParams {
             by: self.by.clone(),
             period: self.period.clone(),
@@ -121,13 +118,6 @@ impl ExploreQuery {
         }
         format!("{path}?{}", query.finish())
     }
-}
-
-/// An option of a select.
-pub struct Choice {
-    pub value: String,
-    pub label: String,
-    pub selected: bool,
 }
 
 fn choices(options: &[(String, String)], current: Option<&str>, all: Option<&str>) -> Vec<Choice> {
@@ -271,22 +261,14 @@ pub async fn page(
                 .collect(),
         })
         .collect();
-    let depth = |level: AreaLevel| -> usize {
-        match level {
-            AreaLevel::National => 0,
-            AreaLevel::Region => 1,
-            AreaLevel::Municipality => 2,
-            AreaLevel::District => 3,
-        }
-    };
-    let own_depth = depth(principal.area.level);
+    let own_depth = principal.area.level.depth();
     // The caller's own area and those below it (the list also names its ancestors),
     // indented so that the select reads as the tree.
     let area_options: Vec<(String, String)> = areas
         .iter()
-        .filter(|a| depth(a.level) >= own_depth)
+        .filter(|a| a.level.depth() >= own_depth)
         .map(|a| {
-            let indent = "\u{a0}\u{a0}\u{a0}".repeat(depth(a.level).saturating_sub(own_depth));
+            let indent = "\u{a0}\u{a0}\u{a0}".repeat(a.level.depth().saturating_sub(own_depth));
             (a.code.clone(), format!("{indent}{}", a.name))
         })
         .collect();

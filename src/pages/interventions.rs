@@ -11,21 +11,20 @@ use validator::Validate;
 
 use crate::auth::Permission;
 use crate::auth::principal::RequestMeta;
-use crate::domain::identity::AreaLevel;
 use crate::domain::intervention::{InterventionInput, PreventionLevel};
 use crate::domain::signal::CodeText;
 use crate::error::ApiError;
 use crate::http::json::field_errors;
 use crate::pages::chart::{self, Bar, EffectBar};
-use crate::pages::explore::Choice;
+use crate::pages::errors::PageError;
+use crate::pages::forms::{Choice, FormFields};
 use crate::pages::i18n::{Lang, Texts};
 use crate::pages::labels::Labels;
-use crate::pages::login::FormFields;
-use crate::pages::overview::count_text;
+use crate::pages::layout::{Chrome, html};
+use crate::pages::present::{Change, change, count_text};
 use crate::pages::session::Viewer;
-use crate::pages::{Chrome, PageError, html};
 use crate::services;
-use crate::services::interventions::{self, EffectReport, InterventionView, RateRatioView};
+use crate::services::interventions::{self, EffectReport, InterventionView};
 use crate::state::AppState;
 
 /// An intervention as the list shows it.
@@ -122,16 +121,16 @@ async fn list_page(
         .await
         .map_err(fail)?;
     let rows = items.iter().map(|i| row(t, &labels, i)).collect();
-    let own_depth = depth(principal.area.level);
+    let own_depth = principal.area.level.depth();
     let area_options: Vec<Choice> = areas
         .iter()
-        .filter(|a| depth(a.level) >= own_depth)
+        .filter(|a| a.level.depth() >= own_depth)
         .map(|a| Choice {
             selected: chosen.get("area") == Some(a.code.as_str()),
             value: a.code.clone(),
             label: format!(
                 "{}{}",
-                "\u{a0}\u{a0}\u{a0}".repeat(depth(a.level) - own_depth),
+                "\u{a0}\u{a0}\u{a0}".repeat(a.level.depth() - own_depth),
                 a.name
             ),
         })
@@ -175,15 +174,6 @@ async fn list_page(
         *response.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
     }
     Ok(response)
-}
-
-fn depth(level: AreaLevel) -> usize {
-    match level {
-        AreaLevel::National => 0,
-        AreaLevel::Region => 1,
-        AreaLevel::Municipality => 2,
-        AreaLevel::District => 3,
-    }
 }
 
 #[get("/insatser")]
@@ -283,14 +273,6 @@ pub struct EffectRow {
     pub counterfactual: String,
 }
 
-/// A rate ratio in words.
-pub struct Change {
-    pub heading: &'static str,
-    pub ratio: String,
-    pub interval: String,
-    pub verdict: &'static str,
-}
-
 #[derive(Template)]
 #[template(path = "intervention.html")]
 struct EffectPage {
@@ -302,27 +284,6 @@ struct EffectPage {
     insufficient: Option<String>,
     facts: Vec<(&'static str, String)>,
     rows: Vec<EffectRow>,
-}
-
-pub fn change(lang: Lang, heading: &'static str, r: &RateRatioView) -> Change {
-    let t = lang.texts();
-    let verdict = if r.ci_high < 1.0 {
-        t.clear_decrease
-    } else if r.ci_low > 1.0 {
-        t.clear_increase
-    } else {
-        t.no_clear_change
-    };
-    Change {
-        heading,
-        ratio: format!("× {}", lang.decimal(r.rate_ratio, 2)),
-        interval: format!(
-            "{} – {}",
-            lang.decimal(r.ci_low, 2),
-            lang.decimal(r.ci_high, 2)
-        ),
-        verdict,
-    }
 }
 
 fn insufficient_words(lang: Lang, reason: &str) -> String {

@@ -6,9 +6,11 @@ use serde::Deserialize;
 
 use crate::auth::principal::RequestMeta;
 use crate::error::ApiError;
+use crate::pages::errors::PageError;
+use crate::pages::forms::FormFields;
 use crate::pages::i18n::Lang;
+use crate::pages::layout::{Chrome, html, local_path};
 use crate::pages::session::{self, Viewer};
-use crate::pages::{Chrome, PageError, html, local_path};
 use crate::services::sessions;
 use crate::state::AppState;
 
@@ -70,36 +72,6 @@ pub async fn show(
     let next = local_path(query.next.as_deref());
     let page = empty_page(&req, lang, next);
     render(&req, &state, lang, page, actix_web::http::StatusCode::OK)
-}
-
-/// The fields of a urlencoded form body. Read by hand rather than by `web::Form`, so
-/// that a post without the form (or with another content type) still reaches the CSRF
-/// check and gets its 403 page. Never logged: a password is one of the fields.
-pub struct FormFields(Vec<(String, String)>);
-
-impl FormFields {
-    pub fn parse(body: &[u8]) -> Self {
-        Self(
-            url::form_urlencoded::parse(body)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        )
-    }
-
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Every value of a field that may repeat (checkboxes).
-    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + use<'a> {
-        self.0
-            .iter()
-            .filter(move |(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
 }
 
 #[post("/login")]

@@ -9,20 +9,27 @@ mod assets;
 mod chart;
 mod errors;
 mod explore;
+mod forms;
 mod i18n;
 mod interventions;
 mod labels;
+mod layout;
 mod login;
 mod overview;
+mod present;
 mod report;
 mod session;
 
-use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, get, web};
 use askama::Template;
 
 pub use errors::PageError;
-use i18n::{LANG_COOKIE, Lang, Texts};
+use i18n::{LANG_COOKIE, Lang};
+use layout::{Chrome, html, local_path};
 use session::Viewer;
 
 /// The policy of every page: scripts, styles and images from this origin only (no
@@ -31,98 +38,42 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' bl
      base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("")
-            .wrap(from_fn(session::renew))
-            .wrap(
-                DefaultHeaders::new()
-                    .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
-                    .add(("X-Frame-Options", "DENY")),
-            )
-            .service(assets::file)
-            .service(login::show)
-            .service(login::submit)
-            .service(login::logout)
-            .service(switch_language)
-            .service(accessibility)
-            .service(overview::page)
-            .service(explore::page)
-            .service(explore::csv)
-            .service(interventions::index)
-            .service(interventions::create)
-            .service(interventions::effect)
-            .service(report::page),
-    );
+    cfg.service(assets::file)
+        .service(login::show)
+        .service(login::submit)
+        .service(login::logout)
+        .service(switch_language)
+        .service(accessibility)
+        .service(overview::page)
+        .service(explore::page)
+        .service(explore::csv)
+        .service(interventions::index)
+        .service(interventions::create)
+        .service(interventions::effect)
+        .service(report::page);
 }
 
-/// What every page's frame shows: language, navigation, who is signed in.
-pub struct Chrome {
-    pub lang: Lang,
-    pub t: &'static Texts,
-    pub title: String,
-    /// `overview`, `explore`, … for `aria-current`.
-    pub current: &'static str,
-    pub user: Option<String>,
-    pub csrf: String,
-    pub can_read: bool,
-    /// The same page in the other language.
-    pub switch_href: String,
-}
-
-impl Chrome {
-    pub fn new(req: &HttpRequest, lang: Lang, title: &str, current: &'static str) -> Self {
-        let here = req
-            .uri()
-            .path_and_query()
-            .map_or("/", |pq| pq.as_str())
-            .to_owned();
-        Self {
-            lang,
-            t: lang.texts(),
-            title: title.to_owned(),
-            current,
-            user: None,
-            csrf: String::new(),
-            can_read: false,
-            switch_href: format!(
-                "/sprak?lang={}&next={}",
-                lang.other().code(),
-                url::form_urlencoded::byte_serialize(here.as_bytes()).collect::<String>()
-            ),
-        }
+/// Middleware: every HTML page gets the pages' policy (API responses keep theirs), and
+/// a session token re-issued while serving the page is set on the way out.
+pub async fn finish_page(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let mut response = session::set_renewed_cookie(next.call(req).await?)?;
+    let is_page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if is_page {
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        );
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }
-
-    pub fn signed_in(mut self, viewer: &Viewer) -> Self {
-        self.user = Some(viewer.principal.user.username.clone());
-        self.csrf = viewer.csrf.clone();
-        self.can_read = viewer.principal.can(crate::auth::Permission::TrendsRead);
-        self
-    }
-}
-
-/// An HTML response of a rendered template.
-pub fn html(lang: Lang, page: &impl Template) -> Result<HttpResponse, PageError> {
-    let body = page
-        .render()
-        .map_err(|e| PageError::api(lang, crate::error::ApiError::internal(e)))?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(body))
-}
-
-/// A path of this site to return to, never another origin.
-pub fn local_path(next: Option<&str>) -> String {
-    match next {
-        Some(path)
-            if path.starts_with('/')
-                && !path.starts_with("//")
-                && !path.contains('\\')
-                && !path.chars().any(char::is_control) =>
-        {
-            path.to_owned()
-        }
-        _ => "/".to_owned(),
-    }
+    Ok(response)
 }
 
 #[derive(serde::Deserialize)]

@@ -16,12 +16,14 @@ use crate::domain::identity::AreaLevel;
 use crate::domain::trend::CountParams;
 use crate::domain::week::IsoWeek;
 use crate::error::ApiError;
+use crate::pages::errors::PageError;
 use crate::pages::i18n::Texts;
-use crate::pages::interventions::{Change, change};
 use crate::pages::labels::Labels;
-use crate::pages::overview::{AlarmRow, Multiple, count_text, multiple, reason_words, trend_words};
+use crate::pages::layout::{Chrome, html};
+use crate::pages::present::{
+    AlarmRow, Change, Multiple, alarm_rows, change, multiple, trend_words,
+};
 use crate::pages::session::Viewer;
-use crate::pages::{Chrome, PageError, html};
 use crate::services::{self, interventions, trends};
 use crate::state::AppState;
 
@@ -69,14 +71,6 @@ struct ReportPage {
 impl ReportPage {
     fn error(&self, field: &str) -> Option<&String> {
         self.errors.get(field)
-    }
-}
-
-fn child_level(level: AreaLevel) -> AreaLevel {
-    match level {
-        AreaLevel::National => AreaLevel::Region,
-        AreaLevel::Region => AreaLevel::Municipality,
-        AreaLevel::Municipality | AreaLevel::District => AreaLevel::District,
     }
 }
 
@@ -159,7 +153,7 @@ pub async fn page(
         page.total_incomplete = series.summary.total_incomplete;
         page.trend = trend_words(lang, series, t.per_week);
     }
-    let level = child_level(principal.area.level);
+    let level = principal.area.level.split();
     let (_, by_area) = trends::trends(&state, principal, &window(Some("area"), Some(level)), &meta)
         .await
         .map_err(fail)?;
@@ -185,20 +179,7 @@ pub async fn page(
         .await
         .map_err(fail)?;
     page.alarm_count = report.alerts.len();
-    page.alarms = report
-        .alerts
-        .iter()
-        .map(|a| AlarmRow {
-            area: labels.of("area", &a.area),
-            area_code: a.area.clone(),
-            category: labels.of("category", &a.category),
-            category_code: a.category.clone(),
-            alert: a.alarm == "alert",
-            count: count_text(t, a.count, a.count.is_none(), false, false, k),
-            reasons: reason_words(lang, a),
-            imputed: a.imputed_baseline,
-        })
-        .collect();
+    page.alarms = alarm_rows(lang, &labels, &report, k);
     let registered = interventions::list(&state, principal, None, 200)
         .await
         .map_err(fail)?;

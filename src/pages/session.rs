@@ -14,10 +14,8 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::body::MessageBody;
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
-use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
+use actix_web::dev::{Payload, ServiceResponse};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use chrono::Utc;
 
@@ -218,15 +216,13 @@ impl FromRequest for Viewer {
     }
 }
 
-/// Middleware of the pages: sets a re-issued session cookie on the way out.
-pub async fn renew(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let mut response = next.call(req).await?;
+/// Sets a session token re-issued while serving the request on its response (unless
+/// the page ended the session, as logout does).
+pub fn set_renewed_cookie<B>(
+    mut response: ServiceResponse<B>,
+) -> Result<ServiceResponse<B>, actix_web::Error> {
     let renewal = response.request().extensions().get::<Renewal>().cloned();
     if let Some(Renewal(cookie)) = renewal {
-        // A page that ended the session (logout) has already cleared the cookie.
         let cleared = response
             .response()
             .cookies()

@@ -7,6 +7,8 @@
 #   (1) GET /v1/trends?by=area&period=week over the full year as an Umeå coordinator
 #       (14 district series × 52 weeks): p50/p95 of sequential requests, and the same
 #       with an analyst's API token (the token is looked up on every request);
+#   (1b) the pages Översikt and Utforska (a year, by area, weekly), signed in through
+#       /login: p50/p95 of sequential requests (target p95 < 100 ms);
 #   (2) GET /v1/exports/signal-counts.csv over the full year, after `refresh-cube` packed
 #       the cube blocks (timed): the first request, a second one, an unchanged refresh
 #       (304), one after a new signal this week, and a monthly one; time, size, rows,
@@ -29,6 +31,7 @@ signals=${SIGNALS:-10000000}   # target total of n over all cells (the actual to
 weeks=${WEEKS:-52}             # the weeks ending with the current ISO week
 measure_weeks=${MEASURE_WEEKS:-$weeks}  # the window trends and the export ask for
 requests=${REQUESTS:-300}      # measured trend requests per credential (after 20 warm-up)
+page_requests=${PAGE_REQUESTS:-100}  # measured requests per page (after 5 warm-up)
 admin_url=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 db_name=lgb_bench_trends
 db_url=${admin_url%/*}/$db_name
@@ -174,6 +177,29 @@ read -r a50 a95 amax an < <(measure "$analyst")
 [ "$an" = "$requests" ] || { echo "only $an of $requests trend requests succeeded" >&2; exit 1; }
 echo "analyst (API token):        p50 $a50 ms, p95 $a95 ms, max $amax ms over $an requests"
 
+# --- (1b) The pages, signed in through /login as the coordinator: Översikt (this and
+# last week's alerts, 52 weeks per district and per source) and Utforska over the same
+# year by area, weekly; 5 warm-up and $page_requests measured requests each, curl's time
+# from connect to last byte (the page's server time plus a local transfer).
+jar=$work/cookies
+curl -fs -c "$jar" -b "$jar" -o "$work/login.html" "$api/login"
+form_token=$(grep -o 'name="form_token" value="[^"]*"' "$work/login.html" | sed 's/.*value="//; s/"$//')
+curl -fs -c "$jar" -b "$jar" -o /dev/null "$api/login" --data-urlencode "username=bench-coord" \
+  --data-urlencode "password=$password" --data-urlencode "form_token=$form_token"
+measure_page() { # url → "p50 p95 max count"
+  local i
+  for i in $(seq 5); do curl -fs -o /dev/null -b "$jar" -c "$jar" "$1"; done
+  for i in $(seq "$page_requests"); do
+    curl -fs -o /dev/null -b "$jar" -c "$jar" -w '%{time_total}\n' "$1"
+  done | percentiles
+}
+overview_bytes=$(curl -fs -b "$jar" -c "$jar" "$api/" | wc -c)
+explore_url="$api/utforska?by=area&period=week&from=$from_week&to=$to_week"
+read -r o50 o95 omax on < <(measure_page "$api/")
+read -r x50 x95 xmax xn < <(measure_page "$explore_url")
+[ "$on" = "$page_requests" ] && [ "$xn" = "$page_requests" ] || { echo "page requests failed ($on, $xn of $page_requests)" >&2; exit 1; }
+echo "--- (1b) pages: Översikt p50 $o50 ms, p95 $o95 ms ($overview_bytes bytes of HTML); Utforska p50 $x50 ms, p95 $x95 ms"
+
 # --- (2) The full-year CSV export crossing every dimension (so every stored cell is read;
 # only those published with a count are listed), with the service's resident memory
 # sampled every 0.05 s while it runs: streamed from the packed blocks, RSS should not grow.
@@ -249,6 +275,8 @@ echo "=== trends benchmark, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), $weeks 
 echo "data:    $total signals in $cells cells + $by_area by-area rows, loaded in $(( load_ms / 1000 )) s; Umeå $umea_total signals in $umea_rows cells"
 echo "trends:  p50 $t50 ms, p95 $t95 ms (target p95 < 50 ms: $(verdict "$t95" 50)); $series series × $(( points / series )) weeks"
 echo "         with an analyst API token: p50 $a50 ms, p95 $a95 ms ($(verdict "$a95" 50))"
+echo "pages:   Översikt p50 $o50 ms, p95 $o95 ms (target p95 < 100 ms: $(verdict "$o95" 100)), $overview_bytes bytes of HTML;" \
+     "Utforska a year by area p50 $x50 ms, p95 $x95 ms ($(verdict "$x95" 100))"
 echo "packed:  $blocks cube blocks ($blocks_size) built in $(( pack_ms / 1000 )).$(( pack_ms % 1000 / 100 )) s"
 echo "export:  $(( lines - 1 )) rows, $(( esize / 1048576 )) MB in ${etotal} s first, ${rtotal} s again (target < 2 s: $(verdict "$etotal" 2));" \
      "after a new signal ${stotal} s ($(verdict "$stotal" 2)); monthly ${mtotal} s; unchanged refresh: HTTP $ncode in ${ntotal} s"

@@ -191,16 +191,11 @@ pub async fn page(
 ) -> Result<HttpResponse, PageError> {
     let lang = viewer.lang;
     let t = lang.texts();
-    if !viewer.principal.can(Permission::TrendsRead) {
-        return Err(PageError::forbidden(lang));
-    }
+    viewer.require(Permission::TrendsRead)?;
     let principal = &viewer.principal;
     let k = state.settings.min_count().get();
     let fail = |e| viewer.fail(e);
-    let areas = services::areas::list(&state, principal)
-        .await
-        .map_err(fail)?;
-    let labels = Labels::load(&state, lang, &areas).await.map_err(fail)?;
+    let (areas, labels) = Labels::for_viewer(&state, &viewer).await?;
     let query = query.normalized(&principal.area.code, trends::this_week(&state));
     let mut errors = BTreeMap::new();
     let mut found = Vec::new();
@@ -329,9 +324,7 @@ pub async fn csv(
     meta: RequestMeta,
     query: web::Query<ExploreQuery>,
 ) -> Result<HttpResponse, PageError> {
-    if !viewer.principal.can(Permission::TrendsRead) {
-        return Err(PageError::forbidden(viewer.lang));
-    }
+    viewer.require(Permission::TrendsRead)?;
     let principal = &viewer.principal;
     let fail = |e| viewer.fail(e);
     let areas = services::areas::list(&state, principal)

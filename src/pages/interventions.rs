@@ -23,7 +23,6 @@ use crate::pages::labels::Labels;
 use crate::pages::layout::{Chrome, html};
 use crate::pages::present::{Change, change, count_text};
 use crate::pages::session::Viewer;
-use crate::services;
 use crate::services::interventions::{self, EffectReport, InterventionView};
 use crate::state::AppState;
 
@@ -113,10 +112,7 @@ async fn list_page(
     let t = lang.texts();
     let principal = &viewer.principal;
     let fail = |e| viewer.fail(e);
-    let areas = services::areas::list(state, principal)
-        .await
-        .map_err(fail)?;
-    let labels = Labels::load(state, lang, &areas).await.map_err(fail)?;
+    let (areas, labels) = Labels::for_viewer(state, viewer).await?;
     let items = interventions::list(state, principal, None, 200)
         .await
         .map_err(fail)?;
@@ -182,9 +178,7 @@ pub async fn index(
     state: web::Data<AppState>,
     viewer: Viewer,
 ) -> Result<HttpResponse, PageError> {
-    if !viewer.principal.can(Permission::TrendsRead) {
-        return Err(PageError::forbidden(viewer.lang));
-    }
+    viewer.require(Permission::TrendsRead)?;
     let none = FormFields::parse(b"");
     list_page(
         &req,
@@ -209,9 +203,7 @@ pub async fn create(
 ) -> Result<HttpResponse, PageError> {
     let form = FormFields::parse(&body);
     viewer.check_csrf(form.get("csrf"))?;
-    if !viewer.principal.can(Permission::InterventionsWrite) {
-        return Err(PageError::forbidden(viewer.lang));
-    }
+    viewer.require(Permission::InterventionsWrite)?;
     let text = |name: &str| form.get(name).unwrap_or_default().trim().to_owned();
     let typed = Typed {
         name: text("name"),
@@ -330,19 +322,14 @@ pub async fn effect(
 ) -> Result<HttpResponse, PageError> {
     let lang = viewer.lang;
     let t = lang.texts();
-    if !viewer.principal.can(Permission::TrendsRead) {
-        return Err(PageError::forbidden(lang));
-    }
+    viewer.require(Permission::TrendsRead)?;
     let id = Uuid::parse_str(&id).map_err(|_| viewer.fail(ApiError::NotFound))?;
     let principal = &viewer.principal;
     let fail = |e| viewer.fail(e);
     let report = interventions::effect(&state, principal, id, meta)
         .await
         .map_err(fail)?;
-    let areas = services::areas::list(&state, principal)
-        .await
-        .map_err(fail)?;
-    let labels = Labels::load(&state, lang, &areas).await.map_err(fail)?;
+    let (_, labels) = Labels::for_viewer(&state, &viewer).await?;
     let k = state.settings.min_count().get();
     let start = report
         .series

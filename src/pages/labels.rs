@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use crate::db::queries::vocabulary::VocabularyKind;
 use crate::error::ApiError;
+use crate::pages::errors::PageError;
 use crate::pages::i18n::Lang;
+use crate::pages::session::Viewer;
 use crate::services;
 use crate::services::areas::AreaView;
 use crate::state::AppState;
@@ -36,6 +38,19 @@ pub struct Labels {
 }
 
 impl Labels {
+    /// The areas `viewer` sees, and the labels of every code in the viewer's language.
+    pub async fn for_viewer(
+        state: &AppState,
+        viewer: &Viewer,
+    ) -> Result<(Vec<AreaView>, Self), PageError> {
+        let fail = |e| viewer.fail(e);
+        let areas = services::areas::list(state, &viewer.principal)
+            .await
+            .map_err(fail)?;
+        let labels = Self::load(state, viewer.lang, &areas).await.map_err(fail)?;
+        Ok((areas, labels))
+    }
+
     pub async fn load(state: &AppState, lang: Lang, areas: &[AreaView]) -> Result<Self, ApiError> {
         let mut names = HashMap::new();
         let mut kinds = Vec::new();

@@ -17,8 +17,8 @@ use crate::pages::labels::Labels;
 use crate::pages::layout::{Chrome, html};
 use crate::pages::present::{AlarmRow, Multiple, alarm_rows, multiple};
 use crate::pages::session::Viewer;
+use crate::services::interventions;
 use crate::services::trends::{self, Series};
-use crate::services::{self, interventions};
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -45,16 +45,11 @@ pub async fn page(
 ) -> Result<HttpResponse, PageError> {
     let lang = viewer.lang;
     let t = lang.texts();
-    if !viewer.principal.can(Permission::TrendsRead) {
-        return Err(PageError::forbidden(lang));
-    }
+    viewer.require(Permission::TrendsRead)?;
     let principal = &viewer.principal;
     let k = state.settings.min_count().get();
     let fail = |e| viewer.fail(e);
-    let areas = services::areas::list(&state, principal)
-        .await
-        .map_err(fail)?;
-    let labels = Labels::load(&state, lang, &areas).await.map_err(fail)?;
+    let (_, labels) = Labels::for_viewer(&state, &viewer).await?;
     let week = trends::this_week(&state);
     let report = trends::alerts(&state, principal, None, &meta)
         .await

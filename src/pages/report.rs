@@ -24,7 +24,7 @@ use crate::pages::present::{
     AlarmRow, Change, Multiple, alarm_rows, change, multiple, trend_words,
 };
 use crate::pages::session::Viewer;
-use crate::services::{self, interventions, trends};
+use crate::services::{interventions, trends};
 use crate::state::AppState;
 
 /// Interventions whose effect the report estimates (each is a computation of its own).
@@ -84,9 +84,7 @@ pub async fn page(
 ) -> Result<HttpResponse, PageError> {
     let lang = viewer.lang;
     let t = lang.texts();
-    if !viewer.principal.can(Permission::TrendsRead) {
-        return Err(PageError::forbidden(lang));
-    }
+    viewer.require(Permission::TrendsRead)?;
     let principal = &viewer.principal;
     let k = state.settings.min_count().get();
     let fail = |e| viewer.fail(e);
@@ -105,10 +103,7 @@ pub async fn page(
             .plus_weeks(-51)
             .to_string()
     });
-    let areas = services::areas::list(&state, principal)
-        .await
-        .map_err(fail)?;
-    let labels = Labels::load(&state, lang, &areas).await.map_err(fail)?;
+    let (_, labels) = Labels::for_viewer(&state, &viewer).await?;
     let window = |by: Option<&str>, level: Option<AreaLevel>| CountParams {
         by: by.map(str::to_owned),
         from: Some(from.clone()),

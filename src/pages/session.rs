@@ -19,6 +19,7 @@ use actix_web::dev::{Payload, ServiceResponse};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use chrono::Utc;
 
+use crate::auth::Permission;
 use crate::auth::principal::{Credential, Principal};
 use crate::auth::secrets;
 use crate::error::ApiError;
@@ -150,6 +151,15 @@ impl Viewer {
         match presented {
             Some(value) if constant_time_eq(value, &self.csrf) => Ok(()),
             _ => Err(PageError::csrf(self.lang)),
+        }
+    }
+
+    /// A 403 page unless the viewer holds `permission`.
+    pub fn require(&self, permission: Permission) -> Result<(), PageError> {
+        if self.principal.can(permission) {
+            Ok(())
+        } else {
+            Err(PageError::forbidden(self.lang))
         }
     }
 

@@ -15,7 +15,7 @@ use crate::domain::trend::CountParams;
 use crate::error::ApiError;
 use crate::formats::csv::Delimiter;
 use crate::pages::errors::PageError;
-use crate::pages::forms::Choice;
+use crate::pages::forms::{Choice, given};
 use crate::pages::i18n::Texts;
 use crate::pages::labels::Labels;
 use crate::pages::layout::{Chrome, html};
@@ -29,32 +29,15 @@ use crate::state::AppState;
 /// The page's state, as the URL holds it.
 #[derive(Debug, Default, Clone, Deserialize)]
 pub struct ExploreQuery {
-    #[serde(default)]
     area: Option<String>,
-    #[serde(default)]
     by: Option<String>,
-    #[serde(default)]
     period: Option<String>,
-    #[serde(default)]
     from: Option<String>,
-    #[serde(default)]
     to: Option<String>,
-    #[serde(default)]
     category: Option<String>,
-    #[serde(default)]
     age_band: Option<String>,
-    #[serde(default)]
     arena: Option<String>,
-    #[serde(default)]
     source: Option<String>,
-}
-
-fn given(value: &Option<String>) -> Option<String> {
-    value
-        .as_deref()
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
 }
 
 impl ExploreQuery {

@@ -37,3 +37,12 @@ pub struct Choice {
     pub label: String,
     pub selected: bool,
 }
+
+/// A query-string value as given: trimmed, and none when empty (an empty select).
+pub fn given(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}

@@ -17,6 +17,7 @@ use crate::domain::trend::CountParams;
 use crate::domain::week::IsoWeek;
 use crate::error::ApiError;
 use crate::pages::errors::PageError;
+use crate::pages::forms::given;
 use crate::pages::i18n::Texts;
 use crate::pages::labels::Labels;
 use crate::pages::layout::{Chrome, html};
@@ -32,9 +33,7 @@ const MAX_EFFECTS: usize = 12;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ReportQuery {
-    #[serde(default)]
     from: Option<String>,
-    #[serde(default)]
     to: Option<String>,
 }
 
@@ -90,12 +89,6 @@ pub async fn page(
     let fail = |e| viewer.fail(e);
     // The last complete week ends the default period: the current one is still filling.
     let last_complete = trends::this_week(&state).plus_weeks(-1);
-    let given = |v: &Option<String>| {
-        v.as_deref()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-    };
     let to = given(&query.to).unwrap_or_else(|| last_complete.to_string());
     let from = given(&query.from).unwrap_or_else(|| {
         IsoWeek::parse(&to)

@@ -81,6 +81,38 @@ pub struct InterventionInput {
     pub end_week: Option<String>,
 }
 
+/// A change to a registered intervention: today only its end week (`null` reopens it).
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"end_week": "2026-W48"}))]
+pub struct InterventionChange {
+    /// The ISO week the intervention ended, not before its start; `null` if it runs on.
+    #[schema(pattern = "^(20[0-9]{2}|2100)-W(0[1-9]|[1-4][0-9]|5[0-3])$")]
+    pub end_week: Option<String>,
+}
+
+impl InterventionChange {
+    /// The end week to store for an intervention that started the week of `start`.
+    pub fn check(
+        &self,
+        start: chrono::NaiveDate,
+    ) -> Result<Option<chrono::NaiveDate>, DomainError> {
+        let Some(text) = &self.end_week else {
+            return Ok(None);
+        };
+        let end = crate::domain::trend::parse_week("end_week", text)
+            .map_err(|e| DomainError::Invalid(vec![e]))?;
+        if end.monday() < start {
+            return Err(DomainError::Invalid(vec![FieldError::new(
+                "end_week",
+                "before_start",
+                "end_week is before start_week",
+            )]));
+        }
+        Ok(Some(end.monday()))
+    }
+}
+
 impl InterventionInput {
     /// Checks codes, area and weeks into an intervention to store.
     pub fn check(
@@ -163,6 +195,47 @@ impl InterventionInput {
                 created_by,
             }),
             _ => Err(DomainError::Invalid(errors)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(end_week: Option<&str>) -> InterventionChange {
+        InterventionChange {
+            end_week: end_week.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn an_end_week_is_stored_as_its_monday_and_null_reopens() {
+        let start = chrono::NaiveDate::from_ymd_opt(2026, 5, 11).expect("a date");
+        assert_eq!(
+            change(Some("2026-W20")).check(start).ok(),
+            Some(Some(start)),
+            "ending in the start week itself is allowed"
+        );
+        assert_eq!(
+            change(Some("2026-W48")).check(start).ok(),
+            Some(chrono::NaiveDate::from_ymd_opt(2026, 11, 23))
+        );
+        assert_eq!(change(None).check(start).ok(), Some(None));
+    }
+
+    #[test]
+    fn an_end_before_the_start_or_not_a_week_is_refused_at_end_week() {
+        let start = chrono::NaiveDate::from_ymd_opt(2026, 5, 11).expect("a date");
+        for (text, code) in [("2026-W19", "before_start"), ("2026-W60", "invalid_week")] {
+            match change(Some(text)).check(start) {
+                Err(DomainError::Invalid(errors)) => {
+                    assert_eq!(errors.len(), 1);
+                    assert_eq!(errors[0].field, "end_week");
+                    assert_eq!(errors[0].code, code, "{text}");
+                }
+                other => panic!("{text}: {other:?}"),
+            }
         }
     }
 }

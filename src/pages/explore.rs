@@ -19,7 +19,7 @@ use crate::pages::forms::{Choice, given};
 use crate::pages::i18n::Texts;
 use crate::pages::labels::Labels;
 use crate::pages::layout::{Chrome, html};
-use crate::pages::present::{Multiple, count_text, multiple};
+use crate::pages::present::{Multiple, count_text, field_words, multiple};
 use crate::pages::session::Viewer;
 use crate::services;
 use crate::services::areas::AreaView;
@@ -38,6 +38,7 @@ pub struct ExploreQuery {
     age_band: Option<String>,
     arena: Option<String>,
     source: Option<String>,
+    gender: Option<String>,
 }
 
 impl ExploreQuery {
@@ -58,6 +59,7 @@ impl ExploreQuery {
             age_band: given(&self.age_band),
             arena: given(&self.arena),
             source: given(&self.source),
+            gender: given(&self.gender),
         }
     }
 
@@ -78,7 +80,7 @@ impl ExploreQuery {
             category: self.category.clone(),
             arena: self.arena.clone(),
             source: self.source.clone(),
-            gender: None,
+            gender: self.gender.clone(),
         }
     }
 
@@ -94,6 +96,7 @@ impl ExploreQuery {
             ("age_band", &self.age_band),
             ("arena", &self.arena),
             ("source", &self.source),
+            ("gender", &self.gender),
         ] {
             if let Some(value) = value {
                 query.append_pair(name, value);
@@ -138,6 +141,7 @@ struct ExplorePage {
     age_bands: Vec<Choice>,
     arenas: Vec<Choice>,
     sources: Vec<Choice>,
+    genders: Vec<Choice>,
     from: String,
     to: String,
     /// Field → the API's reason, shown next to the field.
@@ -186,7 +190,9 @@ pub async fn page(
         Ok((_, series)) => found = series,
         Err(ApiError::Validation(list)) => {
             for e in list {
-                errors.entry(e.field).or_insert(e.message);
+                errors
+                    .entry(e.field.clone())
+                    .or_insert_with(|| field_words(lang, &e));
             }
         }
         Err(other) => return Err(fail(other)),
@@ -256,6 +262,7 @@ pub async fn page(
         ("age_band", t.age_band),
         ("arena", t.arena),
         ("source", t.source),
+        ("gender", t.gender),
     ]
     .iter()
     .map(|(v, l)| ((*v).to_owned(), (*l).to_owned()))
@@ -284,6 +291,7 @@ pub async fn page(
         age_bands: choices(&labels.age_bands, query.age_band.as_deref(), Some(t.all)),
         arenas: choices(&labels.arenas, query.arena.as_deref(), Some(t.all)),
         sources: choices(&labels.sources, query.source.as_deref(), Some(t.all)),
+        genders: choices(&labels.genders, query.gender.as_deref(), Some(t.all)),
         from: query.from.clone().unwrap_or_default(),
         to: query.to.clone().unwrap_or_default(),
         errors,

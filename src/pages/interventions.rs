@@ -11,7 +11,7 @@ use validator::Validate;
 
 use crate::auth::Permission;
 use crate::auth::principal::RequestMeta;
-use crate::domain::intervention::{InterventionInput, PreventionLevel};
+use crate::domain::intervention::{InterventionChange, InterventionInput, PreventionLevel};
 use crate::domain::signal::CodeText;
 use crate::error::ApiError;
 use crate::http::json::field_errors;
@@ -21,7 +21,7 @@ use crate::pages::forms::{Choice, FormFields};
 use crate::pages::i18n::{Lang, Texts};
 use crate::pages::labels::Labels;
 use crate::pages::layout::{Chrome, html};
-use crate::pages::present::{Change, change, count_text};
+use crate::pages::present::{Change, change, count_text, field_words};
 use crate::pages::session::Viewer;
 use crate::services::interventions::{self, EffectReport, InterventionView};
 use crate::state::AppState;
@@ -216,7 +216,10 @@ pub async fn create(
         Some("selective") => Some(PreventionLevel::Selective),
         Some("indicated") => Some(PreventionLevel::Indicated),
         _ => {
-            errors.insert("level".to_owned(), "choose a level".to_owned());
+            errors.insert(
+                "level".to_owned(),
+                viewer.lang.texts().choose_one.to_owned(),
+            );
             None
         }
     };
@@ -248,7 +251,9 @@ pub async fn create(
             Err(ApiError::Validation(list)) => {
                 for e in list {
                     let field = e.field.split('.').next().unwrap_or_default().to_owned();
-                    errors.entry(field).or_insert(e.message);
+                    errors
+                        .entry(field)
+                        .or_insert_with(|| field_words(viewer.lang, &e));
                 }
             }
             Err(other) => return Err(viewer.fail(other)),
@@ -271,6 +276,9 @@ struct EffectPage {
     chrome: Chrome,
     t: &'static Texts,
     row: Row,
+    can_end: bool,
+    typed_end: String,
+    end_error: Option<String>,
     svg: String,
     changes: Vec<Change>,
     insufficient: Option<String>,
@@ -320,16 +328,63 @@ pub async fn effect(
     meta: RequestMeta,
     id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let lang = viewer.lang;
-    let t = lang.texts();
     viewer.require(Permission::TrendsRead)?;
     let id = Uuid::parse_str(&id).map_err(|_| viewer.fail(ApiError::NotFound))?;
+    effect_page(&req, &state, &viewer, meta, id, None, None).await
+}
+
+/// Ends an intervention, changes its end week or (empty) reopens it
+/// (`interventions:write`): the API's rules, its reason next to the field.
+#[post("/insatser/{id}/slut")]
+pub async fn end(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    meta: RequestMeta,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
+    let form = FormFields::parse(&body);
+    viewer.check_csrf(form.get("csrf"))?;
+    viewer.require(Permission::InterventionsWrite)?;
+    let id = Uuid::parse_str(&id).map_err(|_| viewer.fail(ApiError::NotFound))?;
+    let typed = form.get("end_week").unwrap_or_default().trim().to_owned();
+    let change = InterventionChange {
+        end_week: Some(typed.clone()).filter(|w| !w.is_empty()),
+    };
+    match interventions::change(&state, &viewer.principal, id, &change, meta).await {
+        Ok(_) => Ok(HttpResponse::SeeOther()
+            .insert_header(("Location", format!("/insatser/{id}")))
+            .finish()),
+        Err(ApiError::Validation(list)) => {
+            let message = list.first().map(|e| field_words(viewer.lang, e));
+            let mut response =
+                effect_page(&req, &state, &viewer, meta, id, Some(typed), message).await?;
+            *response.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(response)
+        }
+        Err(other) => Err(viewer.fail(other)),
+    }
+}
+
+/// The effect page, with the end-week form as typed and its error, if any.
+async fn effect_page(
+    req: &HttpRequest,
+    state: &AppState,
+    viewer: &Viewer,
+    meta: RequestMeta,
+    id: Uuid,
+    typed_end: Option<String>,
+    end_error: Option<String>,
+) -> Result<HttpResponse, PageError> {
+    let lang = viewer.lang;
+    let t = lang.texts();
     let principal = &viewer.principal;
     let fail = |e| viewer.fail(e);
-    let report = interventions::effect(&state, principal, id, meta)
+    let report = interventions::effect(state, principal, id, meta)
         .await
         .map_err(fail)?;
-    let (_, labels) = Labels::for_viewer(&state, &viewer).await?;
+    let (_, labels) = Labels::for_viewer(state, viewer).await?;
     let k = state.settings.min_count().get();
     let start = report
         .series
@@ -379,8 +434,13 @@ pub async fn effect(
         })
         .collect();
     let page = EffectPage {
-        chrome: Chrome::new(&req, lang, &row.name, "interventions").signed_in(&viewer),
+        chrome: Chrome::new(req, lang, &row.name, "interventions").signed_in(viewer),
         t,
+        can_end: principal.can(Permission::InterventionsWrite),
+        typed_end: typed_end
+            .or_else(|| report.intervention.end_week.clone())
+            .unwrap_or_default(),
+        end_error,
         svg,
         changes,
         insufficient: report

@@ -35,6 +35,7 @@ pub struct Labels {
     pub age_bands: Vec<(String, String)>,
     pub arenas: Vec<(String, String)>,
     pub sources: Vec<(String, String)>,
+    pub genders: Vec<(String, String)>,
 }
 
 impl Labels {
@@ -84,7 +85,7 @@ impl Labels {
                 .collect::<Vec<_>>()
         };
         let sources = fixed("source", &SOURCES, &mut names);
-        fixed("gender", &GENDERS, &mut names);
+        let genders = fixed("gender", &GENDERS, &mut names);
         for area in areas {
             names.insert(format!("area:{}", area.code), area.name.clone());
         }
@@ -97,6 +98,7 @@ impl Labels {
             age_bands,
             arenas,
             sources,
+            genders,
         })
     }
 

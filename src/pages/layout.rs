@@ -18,6 +18,7 @@ pub struct Chrome {
     pub user: Option<String>,
     pub csrf: String,
     pub can_read: bool,
+    pub can_admin: bool,
     /// The same page in the other language.
     pub switch_href: String,
 }
@@ -37,6 +38,7 @@ impl Chrome {
             user: None,
             csrf: String::new(),
             can_read: false,
+            can_admin: false,
             switch_href: format!(
                 "/sprak?lang={}&next={}",
                 lang.other().code(),
@@ -49,6 +51,7 @@ impl Chrome {
         self.user = Some(viewer.principal.user.username.clone());
         self.csrf = viewer.csrf.clone();
         self.can_read = viewer.principal.can(crate::auth::Permission::TrendsRead);
+        self.can_admin = viewer.principal.can(crate::auth::Permission::UsersManage);
         self
     }
 }

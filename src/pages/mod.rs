@@ -5,6 +5,7 @@
 //! disclosure control are one code path. Assets are embedded in the binary; nothing is
 //! fetched from another origin.
 
+mod admin;
 mod assets;
 mod chart;
 mod errors;
@@ -50,7 +51,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(interventions::index)
         .service(interventions::create)
         .service(interventions::effect)
-        .service(report::page);
+        .service(interventions::end)
+        .service(report::page)
+        .service(admin::index)
+        .service(admin::create_user)
+        .service(admin::user_detail)
+        .service(admin::update_user)
+        .service(admin::create_token)
+        .service(admin::revoke_token);
 }
 
 /// Middleware: every HTML page gets the pages' policy (API responses keep theirs), and

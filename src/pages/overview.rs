@@ -45,6 +45,14 @@ pub async fn page(
 ) -> Result<HttpResponse, PageError> {
     let lang = viewer.lang;
     let t = lang.texts();
+    // An admin reads no trends (separated roles): their landing page is Administration.
+    if !viewer.principal.can(Permission::TrendsRead)
+        && viewer.principal.can(Permission::UsersManage)
+    {
+        return Ok(HttpResponse::SeeOther()
+            .insert_header(("Location", "/admin"))
+            .finish());
+    }
     viewer.require(Permission::TrendsRead)?;
     let principal = &viewer.principal;
     let k = state.settings.min_count().get();

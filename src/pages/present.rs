@@ -217,3 +217,48 @@ pub fn change(lang: Lang, heading: &'static str, r: &RateRatioView) -> Change {
         verdict,
     }
 }
+
+/// A field's problem in words: in Swedish by its stable code (the API's messages are
+/// English), in English as the API says it. An unknown code keeps the API's message.
+pub fn field_words(lang: Lang, error: &crate::domain::error::FieldError) -> String {
+    if lang == Lang::En {
+        return error.message.clone();
+    }
+    let field = error.field.split('.').next().unwrap_or_default();
+    if error.code == "too_many_periods" {
+        let most = crate::domain::trend::MAX_PERIODS;
+        return format!("för många perioder (högst {most}): välj en kortare period");
+    }
+    let words = match (error.code.as_str(), field) {
+        ("required", _) => "måste fyllas i",
+        ("length", _) => "är för kort eller för långt",
+        ("range", _) => "ligger utanför det tillåtna intervallet",
+        ("control_character", _) => "får inte innehålla styrtecken",
+        ("personal_data", _) => {
+            "får inte innehålla personuppgifter (personnummer, telefonnummer eller e-postadress)"
+        }
+        ("weak_password", _) => {
+            "lösenordet är för kort eller för lätt att gissa: minst 12 tecken, gärna några orelaterade ord"
+        }
+        ("invalid", "username") => {
+            "3–64 tecken: bokstäver a–z, siffror, punkt, _, @ eller -, och börjar med en bokstav eller siffra"
+        }
+        ("unknown_code" | "unknown_area", "area" | "areas") => {
+            "okänt område, eller ett område utanför ditt eget"
+        }
+        ("unknown_code", _) => "okänd kod",
+        ("invalid_week", _) => "är inte en ISO-vecka (till exempel 2026-W48)",
+        ("out_of_range", _) => "ligger utanför åren 2000–2100",
+        ("in_future", _) => "ligger i framtiden",
+        ("before_start", _) => "ligger före startveckan",
+        ("after_to", _) => "ligger efter periodens slut",
+        ("below_area", _) => "området ligger under den nivån: välj en finare nivå",
+        ("not_allowed", "password") => "tjänstekonton har inget lösenord; de använder API-nycklar",
+        ("own_account", _) => "ditt eget lösenord byter du själv (PUT /v1/me/password)",
+        ("not_held", _) => "ägarens roll har inte alla de behörigheterna",
+        ("disabled", _) => "användaren är avstängd",
+        ("unknown_user", _) => "ingen sådan användare i ditt område",
+        _ => return error.message.clone(),
+    };
+    words.to_owned()
+}

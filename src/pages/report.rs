@@ -22,7 +22,7 @@ use crate::pages::i18n::Texts;
 use crate::pages::labels::Labels;
 use crate::pages::layout::{Chrome, html};
 use crate::pages::present::{
-    AlarmRow, Change, Multiple, alarm_rows, change, multiple, trend_words,
+    AlarmRow, Change, Multiple, alarm_rows, change, field_words, multiple, trend_words,
 };
 use crate::pages::session::Viewer;
 use crate::services::{interventions, trends};
@@ -128,7 +128,9 @@ pub async fn page(
         Ok((_, series)) => series,
         Err(ApiError::Validation(list)) => {
             for e in list {
-                page.errors.entry(e.field).or_insert(e.message);
+                page.errors
+                    .entry(e.field.clone())
+                    .or_insert_with(|| field_words(lang, &e));
             }
             let mut response = html(lang, &page)?;
             *response.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;

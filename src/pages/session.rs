@@ -32,6 +32,8 @@ const SESSION_COOKIE: &str = "lagesbild_session";
 const SECURE_SESSION_COOKIE: &str = "__Host-lagesbild_session";
 const LOGIN_COOKIE: &str = "lagesbild_login";
 const SECURE_LOGIN_COOKIE: &str = "__Host-lagesbild_login";
+const NEW_TOKEN_COOKIE: &str = "lagesbild_new_token";
+const SECURE_NEW_TOKEN_COOKIE: &str = "__Host-lagesbild_new_token";
 
 /// Whether the browser reached us over TLS: the operator says so
 /// (`LAGESBILD_SECURE_COOKIES`, for a TLS-terminating proxy), or a trusted proxy
@@ -114,6 +116,52 @@ pub fn login_form_matches(req: &HttpRequest, presented: &str) -> bool {
         .iter()
         .filter_map(|name| req.cookie(name))
         .any(|c| !presented.is_empty() && constant_time_eq(c.value(), presented))
+}
+
+/// A freshly minted API token for the page of `owner`, carried across the redirect after
+/// the form that minted it (so that reloading the page cannot mint another) for at most a
+/// minute; the page shows it once and clears it.
+pub fn new_token_cookie(
+    req: &HttpRequest,
+    state: &AppState,
+    owner: uuid::Uuid,
+    secret: &str,
+) -> Cookie<'static> {
+    let secure = over_tls(req, state);
+    let name = if secure {
+        SECURE_NEW_TOKEN_COOKIE
+    } else {
+        NEW_TOKEN_COOKIE
+    };
+    cookie(
+        name,
+        format!("{owner}.{secret}"),
+        secure,
+        CookieDuration::minutes(1),
+    )
+}
+
+/// The token minted for `owner`'s page, if the browser carries one, and the cookie that
+/// clears it.
+pub fn take_new_token(
+    req: &HttpRequest,
+    state: &AppState,
+    owner: uuid::Uuid,
+) -> Option<(String, Cookie<'static>)> {
+    let secure = over_tls(req, state);
+    let name = if secure {
+        SECURE_NEW_TOKEN_COOKIE
+    } else {
+        NEW_TOKEN_COOKIE
+    };
+    let value = req.cookie(name)?.value().to_owned();
+    let (for_owner, secret) = value.split_once('.')?;
+    (for_owner == owner.to_string()).then(|| {
+        (
+            secret.to_owned(),
+            cookie(name, String::new(), secure, CookieDuration::ZERO),
+        )
+    })
 }
 
 fn session_token(req: &HttpRequest) -> Option<String> {

@@ -1,13 +1,13 @@
 //! Interventions and their effect on the trend (interrupted time series, docs/design.md §6).
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpResponse, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::permissions::perm;
 use crate::auth::principal::RequestMeta;
-use crate::domain::intervention::InterventionInput;
+use crate::domain::intervention::{InterventionChange, InterventionInput};
 use crate::error::{ApiError, Problem};
 use crate::http::caller::Authorized;
 use crate::http::json::Json;
@@ -34,6 +34,32 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let stored = interventions::create(&state, &coordinator, &body.0, meta).await?;
     Ok(HttpResponse::Created().json(stored))
+}
+
+/// Ends an intervention (sets its `end_week`), or reopens it with `null`.
+#[utoipa::path(
+    tag = "interventions",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Intervention id")),
+    request_body = InterventionChange,
+    responses(
+        (status = 200, description = "Changed", body = InterventionView),
+        (status = 403, description = "Needs `interventions:write` (coordinators)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such intervention in your area", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`end_week` is not an ISO week, or before `start_week`", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[patch("/v1/interventions/{id}")]
+pub async fn update(
+    state: web::Data<AppState>,
+    meta: RequestMeta,
+    coordinator: Authorized<perm::InterventionsWrite>,
+    id: web::Path<Uuid>,
+    body: Json<InterventionChange>,
+) -> Result<web::Json<InterventionView>, ApiError> {
+    Ok(web::Json(
+        interventions::change(&state, &coordinator, id.into_inner(), &body.0, meta).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -59,5 +59,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(population::list)
         .service(interventions::create)
         .service(interventions::list)
+        .service(interventions::update)
         .service(interventions::effect);
 }

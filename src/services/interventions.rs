@@ -11,7 +11,7 @@ use crate::auth::Principal;
 use crate::auth::principal::RequestMeta;
 use crate::db::queries::interventions::StoredIntervention;
 use crate::db::{self, queries};
-use crate::domain::intervention::InterventionInput;
+use crate::domain::intervention::{InterventionChange, InterventionInput};
 use crate::domain::trend::CountQuery;
 use crate::domain::week::IsoWeek;
 use crate::error::ApiError;
@@ -77,6 +77,33 @@ pub async fn create(
     let stored = db::run(&state.pool, move |conn| {
         conn.transaction(|conn| {
             let stored = queries::interventions::insert(conn, &new)?;
+            queries::audit::record(conn, audit.row())?;
+            Ok(stored)
+        })
+    })
+    .await?;
+    Ok(InterventionView::from(stored))
+}
+
+/// Applies `change` (today: the end week) to intervention `id` in `coordinator`'s area,
+/// in the same transaction as its audit row. Unknown or outside the area: 404.
+pub async fn change(
+    state: &AppState,
+    coordinator: &Principal,
+    id: Uuid,
+    change: &InterventionChange,
+    meta: RequestMeta,
+) -> Result<InterventionView, ApiError> {
+    let path = coordinator.area.path.clone();
+    let audit = Audit::new("intervention.update", Outcome::Success, &meta)
+        .by(coordinator)
+        .target("intervention", id);
+    let change = change.clone();
+    let stored = db::run(&state.pool, move |conn| {
+        conn.transaction(|conn| {
+            let found = queries::interventions::get(conn, id, &path)?.ok_or(ApiError::NotFound)?;
+            let end_week = change.check(found.start_week)?;
+            let stored = queries::interventions::set_end(conn, id, end_week)?;
             queries::audit::record(conn, audit.row())?;
             Ok(stored)
         })

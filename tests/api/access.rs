@@ -321,6 +321,13 @@ fn routes() -> Vec<Route> {
             Rule::Needs(TrendsRead),
         ),
         route(
+            Method::PATCH,
+            "/v1/interventions/{id}",
+            "/v1/interventions/00000000-0000-4000-8000-000000000000",
+            Some(json!({"end_week": null})),
+            Rule::Needs(InterventionsWrite),
+        ),
+        route(
             Method::GET,
             "/v1/interventions/{id}/effect",
             "/v1/interventions/00000000-0000-4000-8000-000000000000/effect",

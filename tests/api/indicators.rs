@@ -393,3 +393,94 @@ async fn the_planted_rise_raises_an_alert_in_its_first_three_weeks_and_says_why(
     assert_eq!(alert["alarm"] == "alert", c3, "an alert is C3's: {alert}");
     assert_eq!(alert["imputed_baseline"], alert["ears"]["imputed_baseline"]);
 }
+
+#[actix_web::test]
+async fn a_coordinator_ends_an_intervention_and_bad_ends_change_nothing() {
+    let app = TestApp::spawn().await;
+    let coordinator = app.token_for(Role::Coordinator, "umea").await;
+    let created: Value = app
+        .authed(Method::POST, "/v1/interventions", &coordinator)
+        .json(&json!({"name": "Fältgrupp Ersboda", "area": "ostra-ersboda", "categories": ["recruitment_approach"],
+                      "age_bands": ["13-15"], "level": "selective", "start_week": week(-10)}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/v1/interventions/{}", created["id"].as_str().unwrap());
+    let end = |token: &str, body: Value| app.authed(Method::PATCH, &path, token).json(&body).send();
+    let stored_end = || {
+        count(
+            &app,
+            "SELECT count(*) AS n FROM interventions WHERE end_week IS NOT NULL",
+        )
+    };
+
+    // Before its start, not a week, an unknown field: 422 at the field, nothing changed.
+    let before = assert_problem(
+        end(&coordinator, json!({"end_week": week(-11)}))
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
+    assert_eq!(before["errors"][0]["field"], "end_week");
+    assert_eq!(before["errors"][0]["code"], "before_start");
+    let not_a_week = assert_problem(
+        end(&coordinator, json!({"end_week": "2026-W60"}))
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
+    assert_eq!(not_a_week["errors"][0]["field"], "end_week");
+    assert_problem(
+        end(&coordinator, json!({"end_week": week(-1), "name": "x"}))
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
+    // Another municipality's coordinator does not find it; an analyst may not write.
+    let sollentuna = app.token_for(Role::Coordinator, "sollentuna").await;
+    assert_problem(
+        end(&sollentuna, json!({"end_week": week(-1)}))
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+    let analyst = app.token_for(Role::Analyst, "umea").await;
+    assert_problem(
+        end(&analyst, json!({"end_week": week(-1)})).await.unwrap(),
+        403,
+    )
+    .await;
+    assert_eq!(stored_end(), 0);
+
+    let ended = end(&coordinator, json!({"end_week": week(-2)}))
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), 200);
+    let ended: Value = ended.json().await.unwrap();
+    assert_eq!(ended["end_week"], week(-2).as_str());
+    let listed = app.get_json("/v1/interventions", &coordinator).await;
+    assert_eq!(listed["items"][0]["end_week"], week(-2).as_str());
+    assert_eq!(stored_end(), 1);
+
+    // `null` reopens it.
+    let reopened: Value = end(&coordinator, json!({"end_week": null}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reopened["end_week"], Value::Null);
+    assert_eq!(stored_end(), 0);
+    let audited = count(
+        &app,
+        "SELECT count(*) AS n FROM audit_events WHERE action = 'intervention.update'",
+    );
+    assert_eq!(audited, 2, "both changes are audited, none of the refusals");
+}

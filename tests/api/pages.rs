@@ -323,9 +323,18 @@ async fn pages_refuse_what_the_role_or_area_may_not_see_and_show_the_api_reason_
     let html = long.text().await.unwrap();
     assert!(
         html.contains(
-            "<p class=\"field-error\" id=\"from-error\">at most 520 periods; narrow from and to</p>"
+            "<p class=\"field-error\" id=\"from-error\">för många perioder (högst 520): välj en kortare period</p>"
         ),
-        "{html}"
+        "the API's reason, in Swedish: {html}"
+    );
+    // In English the API's own words.
+    let english = page(&app, "/utforska?from=2000-W01&lang=en", &session).await;
+    assert!(
+        english
+            .text()
+            .await
+            .unwrap()
+            .contains("id=\"from-error\">at most 520 periods; narrow from and to</p>")
     );
     assert!(html.contains("value=\"2000-W01\""), "the input is kept");
     assert!(html.contains("aria-invalid=\"true\""));
@@ -461,7 +470,7 @@ async fn a_coordinator_registers_an_intervention_on_its_page_and_reads_its_effec
     assert_eq!(refused.status(), 422);
     let html = refused.text().await.unwrap();
     assert!(
-        html.contains("id=\"name-error\">this looks like a phone number"),
+        html.contains("id=\"name-error\">får inte innehålla personuppgifter"),
         "{html}"
     );
     assert!(html.contains("id=\"categories-error\">"), "{html}");
@@ -528,6 +537,35 @@ async fn a_coordinator_registers_an_intervention_on_its_page_and_reads_its_effec
         }
     }
 
+    // Ending it: a week before its start is refused at the field, in Swedish, and
+    // changes nothing; a right one is stored and shown.
+    let end = |end_week: String| {
+        app.client
+            .post(app.url(&format!("{location}/slut")))
+            .header(COOKIE, &session)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form(&[("csrf", &csrf), ("end_week", &end_week)]))
+            .send()
+    };
+    let early = end(week(-11)).await.unwrap();
+    assert_eq!(early.status(), 422);
+    let html = early.text().await.unwrap();
+    assert!(
+        html.contains("id=\"end_week-error\">ligger före startveckan"),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("value=\"{}\"", week(-11))),
+        "the input is kept"
+    );
+    let ended = end(week(-1)).await.unwrap();
+    assert_eq!(ended.status(), 303);
+    let html = page(&app, &location, &session).await.text().await.unwrap();
+    assert!(
+        html.contains(&format!("id=\"weeks\">{start} – {}</dd>", week(-1))),
+        "{html}"
+    );
+
     let report = page(&app, "/rapport", &session).await;
     assert_eq!(report.status(), 200);
     let html = report.text().await.unwrap();
@@ -550,4 +588,314 @@ async fn a_coordinator_registers_an_intervention_on_its_page_and_reads_its_effec
 struct Count {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     n: i64,
+}
+
+/// Posts a form to `path` with the session cookie.
+async fn post_form(
+    app: &TestApp,
+    path: &str,
+    session: &str,
+    pairs: &[(&str, &str)],
+) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .header(COOKIE, session)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form(pairs))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn an_admin_manages_users_and_service_tokens_on_pages_with_the_api_rules() {
+    let app = TestApp::spawn().await;
+    let admin = app.create_user(Role::Admin, "umea");
+    let session = sign_in(&app, &admin).await;
+    let users = || {
+        use diesel::RunQueryDsl;
+        diesel::sql_query("SELECT count(*) AS n FROM users")
+            .get_result::<Count>(&mut app.db())
+            .unwrap()
+            .n
+    };
+
+    // An admin reads no trends: the landing page is Administration.
+    let landing = page(&app, "/", &session).await;
+    assert_eq!(landing.status(), 303);
+    assert_eq!(landing.headers()[LOCATION], "/admin");
+    let list = page(&app, "/admin", &session).await;
+    assert_eq!(list.status(), 200);
+    let html = list.text().await.unwrap();
+    assert!(html.contains(&admin.username), "the admin is listed");
+    let csrf = csrf_of(&html);
+    let before = users();
+
+    // A guessable password, a new admin without the step-up: the reasons at the fields
+    // in Swedish, the username kept, nothing stored. Without the CSRF value: 403.
+    let weak = post_form(
+        &app,
+        "/admin/anvandare",
+        &session,
+        &[
+            ("csrf", &csrf),
+            ("username", "ny.samordnare"),
+            ("kind", "person"),
+            ("role", "coordinator"),
+            ("area", "umea"),
+            ("password", "password1234"),
+        ],
+    )
+    .await;
+    assert_eq!(weak.status(), 422);
+    let html = weak.text().await.unwrap();
+    assert!(
+        html.contains("id=\"password-error\">lösenordet är för kort eller för lätt att gissa"),
+        "{html}"
+    );
+    assert!(
+        html.contains("value=\"ny.samordnare\""),
+        "the username is kept"
+    );
+    let step_up = post_form(
+        &app,
+        "/admin/anvandare",
+        &session,
+        &[
+            ("csrf", &csrf),
+            ("username", "ny.admin"),
+            ("kind", "person"),
+            ("role", "admin"),
+            ("area", "umea"),
+            ("password", "fyra ord som ingen gissar"),
+        ],
+    )
+    .await;
+    assert_eq!(step_up.status(), 422);
+    assert!(
+        step_up
+            .text()
+            .await
+            .unwrap()
+            .contains("id=\"current_password-error\">måste fyllas i")
+    );
+    let forged = post_form(
+        &app,
+        "/admin/anvandare",
+        &session,
+        &[
+            ("username", "ny.samordnare"),
+            ("kind", "person"),
+            ("role", "coordinator"),
+            ("area", "umea"),
+            ("password", "fyra ord som ingen gissar"),
+        ],
+    )
+    .await;
+    assert_eq!(forged.status(), 403);
+    assert_eq!(users(), before);
+
+    // A person: created, and signs in with the password given.
+    let created = post_form(
+        &app,
+        "/admin/anvandare",
+        &session,
+        &[
+            ("csrf", &csrf),
+            ("username", "ny.samordnare"),
+            ("kind", "person"),
+            ("role", "coordinator"),
+            ("area", "ostra-ersboda"),
+            ("password", "fyra ord som ingen gissar"),
+        ],
+    )
+    .await;
+    assert_eq!(created.status(), 303);
+    let person_page = created.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert_eq!(users(), before + 1);
+    assert_eq!(
+        app.login_response("ny.samordnare", "fyra ord som ingen gissar")
+            .await
+            .status(),
+        200
+    );
+
+    // Disabled on its page: it can no longer sign in.
+    let disabled = post_form(
+        &app,
+        &person_page,
+        &session,
+        &[
+            ("csrf", &csrf),
+            ("role", "coordinator"),
+            ("area", "ostra-ersboda"),
+            ("status", "disabled"),
+        ],
+    )
+    .await;
+    assert_eq!(disabled.status(), 303);
+    let html = page(&app, &format!("{person_page}?sparad=1"), &session)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Ändringen är sparad."));
+    assert!(html.contains("id=\"status-now\">Avstängd"), "{html}");
+    assert_eq!(
+        app.login_response("ny.samordnare", "fyra ord som ingen gissar")
+            .await
+            .status(),
+        401
+    );
+    // Demoting the last admin of the area is refused at the status, nothing changed.
+    let own_page = format!("/admin/anvandare/{}", admin.id);
+    let last = post_form(
+        &app,
+        &own_page,
+        &session,
+        &[
+            ("csrf", &csrf),
+            ("role", "admin"),
+            ("area", "umea"),
+            ("status", "disabled"),
+        ],
+    )
+    .await;
+    assert_eq!(last.status(), 422);
+    assert!(
+        last.text()
+            .await
+            .unwrap()
+            .contains("id=\"status-error\">det skulle lämna området utan en aktiv administratör")
+    );
+    assert_eq!(
+        page(&app, "/admin", &session).await.status(),
+        200,
+        "still an admin"
+    );
+
+    // A service account gets a token: the secret shown once, and it reads the API.
+    let service = post_form(
+        &app,
+        "/admin/anvandare",
+        &session,
+        &[
+            ("csrf", &csrf),
+            ("username", "powerbi"),
+            ("kind", "service"),
+            ("role", "analyst"),
+            ("area", "umea"),
+        ],
+    )
+    .await;
+    assert_eq!(service.status(), 303);
+    let service_page = service.headers()[LOCATION].to_str().unwrap().to_owned();
+    let too_long = post_form(
+        &app,
+        &format!("{service_page}/nycklar"),
+        &session,
+        &[
+            ("csrf", &csrf),
+            ("name", "Power BI"),
+            ("permissions", "trends:read"),
+            ("expires_in_days", "401"),
+        ],
+    )
+    .await;
+    assert_eq!(too_long.status(), 422);
+    assert!(
+        too_long
+            .text()
+            .await
+            .unwrap()
+            .contains("id=\"expires_in_days-error\">")
+    );
+    let minted = post_form(
+        &app,
+        &format!("{service_page}/nycklar"),
+        &session,
+        &[
+            ("csrf", &csrf),
+            ("name", "Power BI, kommunledningen"),
+            ("permissions", "trends:read"),
+            ("permissions", "reference:read"),
+            ("expires_in_days", "30"),
+        ],
+    )
+    .await;
+    // Redirected to the user's page (a reload mints nothing), the secret carried in a
+    // strict one-minute cookie, shown once on the page, and the cookie cleared.
+    assert_eq!(minted.status(), 303);
+    assert_eq!(minted.headers()[LOCATION], service_page.as_str());
+    let carried = cookie_pair(&minted, "lagesbild_new_token").expect("the secret's cookie");
+    let flags = set_cookies(&minted).join("; ");
+    assert!(
+        flags.contains("HttpOnly")
+            && flags.contains("SameSite=Strict")
+            && flags.contains("Max-Age=60"),
+        "{flags}"
+    );
+    let shown = page(&app, &service_page, &format!("{session}; {carried}")).await;
+    assert_eq!(shown.headers()["cache-control"], "no-store");
+    assert!(
+        set_cookies(&shown)
+            .iter()
+            .any(|c| c.starts_with("lagesbild_new_token=;") && c.contains("Max-Age=0"))
+    );
+    let html = shown.text().await.unwrap();
+    let secret = html
+        .split("<code id=\"token-secret\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the secret on the page")
+        .to_owned();
+    assert!(secret.starts_with("lgb_"), "{secret}");
+    let alerts = app
+        .authed(Method::GET, "/v1/alerts", &secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(alerts.status(), 200);
+    // Shown once: the page read again lists the token, never its secret.
+    let again = page(&app, &service_page, &session)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(again.contains("Power BI, kommunledningen"));
+    assert!(!again.contains(&secret));
+
+    // Revoked from the list: the token stops working at once.
+    let token_id = again
+        .split("action=\"/admin/nycklar/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("a revoke form")
+        .to_owned();
+    let revoked = post_form(
+        &app,
+        &format!("/admin/nycklar/{token_id}/aterkalla"),
+        &session,
+        &[
+            ("csrf", &csrf),
+            (
+                "owner",
+                service_page.trim_start_matches("/admin/anvandare/"),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(revoked.status(), 303);
+    assert_eq!(revoked.headers()[LOCATION], service_page.as_str());
+    let alerts = app
+        .authed(Method::GET, "/v1/alerts", &secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(alerts.status(), 401);
+
+    // Not for coordinators.
+    let coordinator = app.create_user(Role::Coordinator, "umea");
+    let session = sign_in(&app, &coordinator).await;
+    assert_eq!(page(&app, "/admin", &session).await.status(), 403);
 }

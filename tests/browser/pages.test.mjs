@@ -12,6 +12,7 @@ const BASE = process.env.BASE_URL;
 const PASSWORD = process.env.PASSWORD;
 const COORDINATOR = process.env.COORDINATOR;
 const REPORTER = process.env.REPORTER;
+const ADMIN = process.env.ADMIN;
 const K = Number(process.env.MIN_COUNT ?? 5);
 const OUT = process.env.OUT ?? "tests/browser/out";
 
@@ -225,6 +226,13 @@ test("a coordinator registers an intervention and sees its effect; the report pr
   const effect = await api(`/v1/interventions/${id}/effect`);
   const ratio = effect.level_change.rate_ratio.toFixed(2).replace(".", ",");
   assert.ok((await page.textContent("#changes")).includes(`× ${ratio}`));
+  // Ended from its page: a week before the start is refused at the field, then a right one.
+  await page.fill("#end_week", plusWeeks(week, -11));
+  await Promise.all([page.waitForNavigation(), page.click("form[action$='/slut'] button[type=submit]")]);
+  assert.ok((await page.textContent("#end_week-error")).includes("före startveckan"));
+  await page.fill("#end_week", plusWeeks(week, -1));
+  await Promise.all([page.waitForNavigation(), page.click("form[action$='/slut'] button[type=submit]")]);
+  assert.ok((await page.textContent("#weeks")).endsWith(plusWeeks(week, -1)));
   await page.goto(`${BASE}/insatser`);
   assert.equal(await page.locator(`#interventions tr[data-id='${id}']`).count(), 1);
 
@@ -276,6 +284,46 @@ test("every page: axe-core finds no WCAG 2.1 A/AA violation, no count below k, n
   }
   assert.deepEqual(foreign, []);
   assert.deepEqual(errors, [], "console errors (a CSP violation shows here)");
+  await context.close();
+});
+
+/** axe-core with the WCAG 2.1 A/AA tags on the page as it is now. */
+async function assertAxeClean(page, where) {
+  const result = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
+  assert.deepEqual(result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target).join(" ")}`), [], `axe on ${where}`);
+}
+
+test("an admin creates a service account, mints a token shown once that reads the API, and revokes it", async () => {
+  const { context, page } = await signedIn({ username: ADMIN });
+  assert.equal(new URL(page.url()).pathname, "/admin", "an admin lands on Administration");
+  await assertAxeClean(page, "/admin");
+  await page.screenshot({ path: `${OUT}/admin-desktop.png`, fullPage: true });
+  const name = `bi-${Date.now()}`;
+  await page.fill("#username", name);
+  await page.selectOption("#kind", "service");
+  await page.selectOption("#role", "analyst");
+  await page.fill("#password", "a password a service account cannot have");
+  await Promise.all([page.waitForNavigation(), page.click("form[action='/admin/anvandare'] button[type=submit]")]);
+  assert.ok(await page.isVisible("#password-error"), "a service account has no password: said at the field");
+  await assertAxeClean(page, "/admin with errors");
+  await page.fill("#password", "");
+  await Promise.all([page.waitForNavigation(), page.click("form[action='/admin/anvandare'] button[type=submit]")]);
+  assert.match(page.url(), /\/admin\/anvandare\/[0-9a-f-]{36}$/);
+  await page.fill("#name", "Power BI, kommunledningen");
+  await page.check("input[name=permissions][value='trends:read']");
+  await Promise.all([page.waitForNavigation(), page.click("form[action$='/nycklar'] button[type=submit]")]);
+  const secret = (await page.textContent("#token-secret")).trim();
+  assert.match(secret, /^lgb_/);
+  await assertAxeClean(page, "the user page with a new token");
+  await page.screenshot({ path: `${OUT}/admin-user-desktop.png`, fullPage: true });
+  const read = await fetch(`${BASE}/v1/alerts`, { headers: { authorization: `Bearer ${secret}` } });
+  assert.equal(read.status, 200);
+  await page.reload();
+  assert.equal(await page.locator("#token-secret").count(), 0, "the secret is shown once");
+  await Promise.all([page.waitForNavigation(), page.click("#tokens button")]);
+  assert.ok((await page.textContent("#tokens")).includes("återkallad"));
+  const refused = await fetch(`${BASE}/v1/alerts`, { headers: { authorization: `Bearer ${secret}` } });
+  assert.equal(refused.status, 401);
   await context.close();
 });
 

@@ -64,7 +64,7 @@ for user in "br-coord coordinator" "br-school school"; do
 done
 
 status=0
-BASE_URL=$base COORDINATOR=br-coord REPORTER=br-school PASSWORD=$password MIN_COUNT=5 \
+BASE_URL=$base COORDINATOR=br-coord REPORTER=br-school ADMIN=br-admin PASSWORD=$password MIN_COUNT=5 \
 OUT=${OUT:-tests/browser/out} \
   node --test --test-concurrency=1 --test-reporter=spec tests/browser/pages.test.mjs || status=$?
 if grep -q ' ERROR ' "$work/serve.log"; then

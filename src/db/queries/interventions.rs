@@ -96,3 +96,18 @@ pub fn list(
     .bind::<BigInt, _>(limit)
     .load(conn)?)
 }
+
+/// Sets the end week of intervention `id` (already checked to lie in scope).
+pub fn set_end(
+    conn: &mut PgConnection,
+    id: Uuid,
+    end_week: Option<NaiveDate>,
+) -> Result<StoredIntervention, ApiError> {
+    diesel::sql_query("UPDATE interventions SET end_week = $2 WHERE id = $1")
+        .bind::<SqlUuid, _>(id)
+        .bind::<Nullable<Date>, _>(end_week)
+        .execute(conn)?;
+    Ok(diesel::sql_query(format!("{SELECT} WHERE i.id = $1"))
+        .bind::<SqlUuid, _>(id)
+        .get_result(conn)?)
+}

@@ -107,6 +107,11 @@ WITH input AS (
    GROUP BY week, area_id, category_id, age_band_id
   ON CONFLICT (week, area_id, category_id, age_band_id)
   DO UPDATE SET n = signal_cells_by_area.n + EXCLUDED.n, key_sum = signal_cells_by_area.key_sum + EXCLUDED.key_sum
+), by_source AS (
+  INSERT INTO signal_cells_by_week_area_source (week, area_id, source, n, key_sum)
+  SELECT week, area_id, source, count(*), sum(record_key) FROM keyed GROUP BY week, area_id, source
+  ON CONFLICT (week, area_id, source)
+  DO UPDATE SET n = signal_cells_by_week_area_source.n + EXCLUDED.n, key_sum = signal_cells_by_week_area_source.key_sum + EXCLUDED.key_sum
 ), by_week_area AS (
   INSERT INTO signal_cells_by_week_area (week, area_id, n, key_sum)
   SELECT week, area_id, count(*), sum(record_key) FROM keyed GROUP BY week, area_id
@@ -173,7 +178,7 @@ batch_p99=$(awk '$1 == "99%" {print $2}' "$work/batch.txt")
 
 rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 stored=$(psql -Atq "$db_url" -c "SELECT count(*) FROM signals")
-cells_ok=$(psql -Atq "$db_url" -c "SELECT (SELECT sum(n) FROM signal_cells) = (SELECT count(*) FROM signals) AND (SELECT sum(n) FROM signal_cells_by_area) = (SELECT count(*) FROM signals) AND (SELECT sum(n) FROM signal_cells_by_week_area) = (SELECT count(*) FROM signals)")
+cells_ok=$(psql -Atq "$db_url" -c "SELECT (SELECT sum(n) FROM signal_cells) = (SELECT count(*) FROM signals) AND (SELECT sum(n) FROM signal_cells_by_area) = (SELECT count(*) FROM signals) AND (SELECT sum(n) FROM signal_cells_by_week_area) = (SELECT count(*) FROM signals) AND (SELECT sum(n) FROM signal_cells_by_week_area_source) = (SELECT count(*) FROM signals)")
 echo
 echo "=== intake benchmark, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), ${duration}s per phase"
 awk -v pg="$pg_tps" -v http="$http_rps" 'BEGIN { printf "single: HTTP %.0f/s vs pgbench %.0f/s: ratio %.2f (target >= 0.70)\n", http, pg, http / pg }'

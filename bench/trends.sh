@@ -3,7 +3,7 @@
 # year, the seeded areas, all dimensions"), in one run on one machine:
 #   (0) loads a year of aggregate cells straight into signal_cells (server-side
 #       INSERT … SELECT, no HTTP: intake is bench/intake.sh's business) and derives
-#       signal_cells_by_area and signal_cells_by_week_area from them, as the service keeps them;
+#       the coarser cell tables from them, as the service keeps them;
 #   (1) GET /v1/trends?by=area&period=week over the full year as an Umeå coordinator
 #       (14 district series × 52 weeks): p50/p95 of sequential requests, and the same
 #       with an analyst's API token (the token is looked up on every request);
@@ -103,11 +103,13 @@ INSERT INTO signal_cells_by_area (week, area_id, category_id, age_band_id, n, ke
 SELECT week, area_id, category_id, age_band_id, sum(n), sum(key_sum) FROM signal_cells GROUP BY 1, 2, 3, 4;
 INSERT INTO signal_cells_by_week_area (week, area_id, n, key_sum)
 SELECT week, area_id, sum(n), sum(key_sum) FROM signal_cells GROUP BY 1, 2;
+INSERT INTO signal_cells_by_week_area_source (week, area_id, source, n, key_sum)
+SELECT week, area_id, source, sum(n), sum(key_sum) FROM signal_cells GROUP BY 1, 2, 3;
 SQL
 load_ms=$(( $(ms) - start ))
 # Statistics and the visibility map, as autovacuum would leave an insert-only table; then
 # a checkpoint, so that writing out the load's dirty pages does not overlap the timings.
-psql -q "$db_url" -c 'VACUUM (ANALYZE) signal_cells' -c 'VACUUM (ANALYZE) signal_cells_by_area' -c 'VACUUM (ANALYZE) signal_cells_by_week_area' -c 'CHECKPOINT'
+psql -q "$db_url" -c 'VACUUM (ANALYZE) signal_cells' -c 'VACUUM (ANALYZE) signal_cells_by_area' -c 'VACUUM (ANALYZE) signal_cells_by_week_area' -c 'VACUUM (ANALYZE) signal_cells_by_week_area_source' -c 'CHECKPOINT'
 read -r cells total by_area cells_size < <(psql -Atq -F' ' "$db_url" -c "
   SELECT count(*), sum(n), (SELECT count(*) FROM signal_cells_by_area),
          pg_size_pretty(pg_total_relation_size('signal_cells')) FROM signal_cells")

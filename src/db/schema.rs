@@ -206,6 +206,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    signal_cells_by_week_area_source (week, area_id, source) {
+        week -> Date,
+        area_id -> Int4,
+        source -> Text,
+        n -> Int8,
+        key_sum -> Int8,
+    }
+}
+
+diesel::table! {
     signals (id) {
         id -> Uuid,
         week -> Date,
@@ -254,6 +264,7 @@ diesel::joinable!(signal_cells_by_area -> age_bands (age_band_id));
 diesel::joinable!(signal_cells_by_area -> areas (area_id));
 diesel::joinable!(signal_cells_by_area -> categories (category_id));
 diesel::joinable!(signal_cells_by_week_area -> areas (area_id));
+diesel::joinable!(signal_cells_by_week_area_source -> areas (area_id));
 diesel::joinable!(signals -> age_bands (age_band_id));
 diesel::joinable!(signals -> areas (area_id));
 diesel::joinable!(signals -> arenas (arena_id));
@@ -279,6 +290,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     signal_cells,
     signal_cells_by_area,
     signal_cells_by_week_area,
+    signal_cells_by_week_area_source,
     signals,
     users,
 );

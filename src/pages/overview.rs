@@ -11,6 +11,7 @@ use crate::auth::Permission;
 use crate::auth::principal::RequestMeta;
 use crate::domain::identity::AreaLevel;
 use crate::domain::trend::{CountQuery, Dimension};
+use crate::error::ApiError;
 use crate::pages::errors::PageError;
 use crate::pages::i18n::Texts;
 use crate::pages::labels::Labels;
@@ -59,13 +60,18 @@ pub async fn page(
     let fail = |e| viewer.fail(e);
     let (_, labels) = Labels::for_viewer(&state, &viewer).await?;
     let week = trends::this_week(&state);
-    let report = trends::alerts(&state, principal, None, &meta)
-        .await
-        .map_err(fail)?;
-    // This week is still being reported; last week's alarms are the settled ones.
-    let last_week = trends::alerts(&state, principal, Some(week.plus_weeks(-1)), &meta)
-        .await
-        .map_err(fail)?;
+    // This week is still being reported; last week's alarms are the settled ones. Both
+    // come from one read of the series.
+    let mut reports =
+        trends::alerts_of_weeks(&state, principal, &[week, week.plus_weeks(-1)], &meta)
+            .await
+            .map_err(fail)?
+            .into_iter();
+    let (Some(report), Some(last_week)) = (reports.next(), reports.next()) else {
+        return Err(fail(ApiError::internal(anyhow::anyhow!(
+            "alerts for two weeks gave fewer reports"
+        ))));
+    };
     trends::admit(&state, principal).map_err(fail)?;
     trends::audit_read(
         &state,

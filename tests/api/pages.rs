@@ -899,3 +899,68 @@ async fn an_admin_manages_users_and_service_tokens_on_pages_with_the_api_rules()
     let session = sign_in(&app, &coordinator).await;
     assert_eq!(page(&app, "/admin", &session).await.status(), 403);
 }
+
+/// `area/category` of each alarm in the list `id` of a page (empty when it has none).
+fn alarms_listed(html: &str, id: &str) -> Vec<String> {
+    let Some(list) = html
+        .split(&format!("<ul class=\"alarms\" id=\"{id}\">"))
+        .nth(1)
+        .and_then(|rest| rest.split("\n</ul>").next())
+    else {
+        return Vec::new();
+    };
+    let mut found: Vec<String> = list
+        .split("data-area=\"")
+        .skip(1)
+        .map(|item| {
+            let area = item.split('"').next().unwrap();
+            let category = item
+                .split("data-category=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            format!("{area}/{category}")
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[actix_web::test]
+async fn oversikt_lists_the_same_alarms_as_the_api_for_this_week_and_last() {
+    let app = app_with_history().await;
+    let user = app.create_user(Role::Coordinator, "umea");
+    let session = sign_in(&app, &user).await;
+    let html = page(&app, "/", &session).await.text().await.unwrap();
+    let token = app.login(&user).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut shown = 0;
+    for (offset, id) in [(0, "alarms"), (-1, "last-week-alarms")] {
+        let report = app
+            .get_json(&format!("/v1/alerts?week={}", week(offset)), &token)
+            .await;
+        let mut expected: Vec<String> = report["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                format!(
+                    "{}/{}",
+                    a["area"].as_str().unwrap(),
+                    a["category"].as_str().unwrap()
+                )
+            })
+            .collect();
+        expected.sort();
+        assert_eq!(alarms_listed(&html, id), expected, "{id}");
+        shown += expected.len();
+    }
+    assert!(
+        shown > 0,
+        "the demo data's planted rise raises alarms in these weeks"
+    );
+}

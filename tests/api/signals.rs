@@ -857,6 +857,7 @@ async fn reporters_page_through_their_own_signals_and_retract_within_the_window(
         ),
         (totals.record_keys, totals.record_keys, totals.record_keys)
     );
+    assert_eq!(totals.by_source_differing, 0, "the by-source cells too");
 
     // A signal of 10 weeks ago (filed before the window moved on) can no longer be retracted.
     sql_query("UPDATE signals SET week = week - 70 WHERE id = $1::uuid")
@@ -923,6 +924,10 @@ struct Totals {
     counted_by_week_area: i64,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     key_sums_by_week_area: i64,
+    /// Rows of `signal_cells_by_week_area_source` that differ from `signal_cells`
+    /// summed per week, district and source (either way).
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    by_source_differing: i64,
 }
 
 /// Signals stored, the sum of all cells' `n`, and both sides of the key sums, in both
@@ -936,7 +941,14 @@ fn totals(app: &TestApp) -> Totals {
                 (SELECT coalesce(sum(n), 0)::bigint FROM signal_cells_by_area) AS counted_by_area,
                 (SELECT coalesce(sum(key_sum), 0)::bigint FROM signal_cells_by_area) AS key_sums_by_area,
                 (SELECT coalesce(sum(n), 0)::bigint FROM signal_cells_by_week_area) AS counted_by_week_area,
-                (SELECT coalesce(sum(key_sum), 0)::bigint FROM signal_cells_by_week_area) AS key_sums_by_week_area",
+                (SELECT coalesce(sum(key_sum), 0)::bigint FROM signal_cells_by_week_area) AS key_sums_by_week_area,
+                (SELECT count(*) FROM (
+                    (SELECT week, area_id, source, sum(n)::bigint, sum(key_sum)::bigint FROM signal_cells GROUP BY 1, 2, 3
+                     EXCEPT SELECT week, area_id, source, n, key_sum FROM signal_cells_by_week_area_source)
+                    UNION ALL
+                    (SELECT week, area_id, source, n, key_sum FROM signal_cells_by_week_area_source
+                     EXCEPT SELECT week, area_id, source, sum(n)::bigint, sum(key_sum)::bigint FROM signal_cells GROUP BY 1, 2, 3)
+                 ) d) AS by_source_differing",
     )
     .get_result(&mut app.db())
     .unwrap()
@@ -985,6 +997,7 @@ async fn concurrent_single_signals_are_each_stored_and_counted_exactly_once() {
         (totals.counted_by_week_area, totals.key_sums_by_week_area),
         (150, totals.key_sums)
     );
+    assert_eq!(totals.by_source_differing, 0);
     let metrics = app.metrics().await.text().await.unwrap();
     let metric = |name: &str| -> f64 {
         let line = metrics.lines().find(|l| l.starts_with(name)).unwrap();

@@ -2,8 +2,9 @@
 //! dimensions.
 //!
 //! Each request reads the coarsest table that still has the dimensions it cuts by or
-//! filters on: `signal_cells_by_week_area` (area only), `signal_cells_by_area` (area, age
-//! band, category; about a twentieth of the cells) or `signal_cells`. All hold the same
+//! filters on: `signal_cells_by_week_area` (area only), `signal_cells_by_week_area_source`
+//! (area, source), `signal_cells_by_area` (area, age band, category; about a twentieth of
+//! the cells) or `signal_cells`. All hold the same
 //! sums, so the choice changes speed, never a published number.
 
 use chrono::NaiveDate;
@@ -165,6 +166,8 @@ pub fn sums(
     };
     let table = if needs(&[Dimension::Area]) {
         "signal_cells_by_week_area"
+    } else if needs(&[Dimension::Area, Dimension::Source]) {
+        "signal_cells_by_week_area_source"
     } else if needs(&[Dimension::Area, Dimension::AgeBand, Dimension::Category]) {
         "signal_cells_by_area"
     } else {

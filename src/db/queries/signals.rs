@@ -1,8 +1,9 @@
 //! Record-level signals and their aggregate cells.
 //!
 //! Every write keeps them in step: inserting a signal adds 1 to its cell's `n` and its
-//! record key to `key_sum`, in `signal_cells` and in the coarser `signal_cells_by_area`
-//! and `signal_cells_by_week_area`; retracting subtracts both. A record key is derived,
+//! record key to `key_sum`, in `signal_cells` and in the coarser `signal_cells_by_area`,
+//! `signal_cells_by_week_area_source` and `signal_cells_by_week_area`; retracting
+//! subtracts both. A record key is derived,
 //! never drawn: `derived_record_key(submitter, cell, ordinal)` (an HMAC with a secret
 //! the database holds; see the migration `derived_record_keys`), where the ordinal
 //! counts the submitter's live signals in the cell. So the same live signals always sum
@@ -139,6 +140,15 @@ const INSERT_GROUP: &str = "WITH input AS (
           ORDER BY week, area_id, category_id, age_band_id
          ON CONFLICT (week, area_id, category_id, age_band_id)
          DO UPDATE SET n = signal_cells_by_area.n + EXCLUDED.n, key_sum = signal_cells_by_area.key_sum + EXCLUDED.key_sum
+     ), by_source AS (
+         INSERT INTO signal_cells_by_week_area_source (week, area_id, source, n, key_sum)
+         SELECT week, area_id, source, count(*), sum(record_key)
+           FROM keyed
+          GROUP BY week, area_id, source
+          ORDER BY week, area_id, source
+         ON CONFLICT (week, area_id, source)
+         DO UPDATE SET n = signal_cells_by_week_area_source.n + EXCLUDED.n,
+                       key_sum = signal_cells_by_week_area_source.key_sum + EXCLUDED.key_sum
      ), by_week_area AS (
          INSERT INTO signal_cells_by_week_area (week, area_id, n, key_sum)
          SELECT week, area_id, count(*), sum(record_key)
@@ -283,7 +293,11 @@ const RETRACT: &str = "WITH gone AS (DELETE FROM signals WHERE id = $1 RETURNING
          UPDATE signal_cells_by_area c SET n = c.n - 1, key_sum = c.key_sum - removed.record_key
            FROM removed
           WHERE (c.week, c.area_id, c.category_id, c.age_band_id)
-              = (removed.week, removed.area_id, removed.category_id, removed.age_band_id))
+              = (removed.week, removed.area_id, removed.category_id, removed.age_band_id)),
+     by_source AS (
+         UPDATE signal_cells_by_week_area_source c SET n = c.n - 1, key_sum = c.key_sum - removed.record_key
+           FROM removed
+          WHERE (c.week, c.area_id, c.source) = (removed.week, removed.area_id, removed.source))
      UPDATE signal_cells_by_week_area c
         SET n = c.n - 1, key_sum = c.key_sum - removed.record_key, revision = nextval('cell_revisions')
        FROM removed

@@ -268,18 +268,39 @@ pub async fn alerts(
     week: Option<IsoWeek>,
     meta: &RequestMeta,
 ) -> Result<AlertReport, ApiError> {
+    let week = week.unwrap_or_else(|| this_week(state));
+    alerts_of_weeks(state, principal, &[week], meta)
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no report for the week asked for")))
+}
+
+/// The alarms of each of `weeks`, as `alerts` gives them, from one read of their series
+/// (Översikt shows this week's and last week's): an EARS alarm depends only on its own
+/// week and those before it, all inside the year of history every series carries. One
+/// unit of query budget, one audit row per week.
+pub async fn alerts_of_weeks(
+    state: &AppState,
+    principal: &Principal,
+    weeks: &[IsoWeek],
+    meta: &RequestMeta,
+) -> Result<Vec<AlertReport>, ApiError> {
     admit(state, principal)?;
     let this_week = this_week(state);
-    let week = week.unwrap_or(this_week);
-    if week > this_week {
+    if let Some(week) = weeks.iter().find(|w| **w > this_week) {
         return Err(ApiError::invalid(
             "week",
             "in_future",
             format!("{week} has not begun"),
         ));
     }
-    let parameters = serde_json::json!({ "week": week.to_string() });
-    audit_read(state, principal, meta, "alerts.read", parameters).await?;
+    let (Some(first), Some(last)) = (weeks.iter().min(), weeks.iter().max()) else {
+        return Ok(Vec::new());
+    };
+    for week in weeks {
+        let parameters = serde_json::json!({ "week": week.to_string() });
+        audit_read(state, principal, meta, "alerts.read", parameters).await?;
+    }
     let depth = principal
         .area
         .path
@@ -293,46 +314,56 @@ pub async fn alerts(
     if levels.is_empty() {
         levels.push(AreaLevel::District);
     }
-    let mut alerts = Vec::new();
+    let labels: Vec<String> = weeks.iter().map(ToString::to_string).collect();
+    let mut alerts: Vec<Vec<AlertView>> = weeks.iter().map(|_| Vec::new()).collect();
     for level in levels {
         let query = CountQuery {
             by: vec![Dimension::Area, Dimension::Category],
             area_level: level,
-            from: Some(week.plus_weeks(-7)),
-            to: Some(week),
+            from: Some(first.plus_weeks(-7)),
+            to: Some(*last),
             ..CountQuery::default()
         };
         for s in series_of(state, principal, &query).await? {
-            let Some(last) = s.points.last() else {
-                continue;
-            };
-            let Some(alarm) = last.alarm else { continue };
-            alerts.push(AlertView {
-                area: s.key.get("area").cloned().unwrap_or_default(),
-                area_level: level.as_str().to_owned(),
-                category: s.key.get("category").cloned().unwrap_or_default(),
-                alarm,
-                ears: last.ears,
-                count: last.count,
-                reasons: reasons(last),
-                imputed_baseline: last.ears.imputed_baseline,
-                recent: s.points.clone(),
-            });
+            for (label, found) in labels.iter().zip(alerts.iter_mut()) {
+                let Some(at) = s.points.iter().position(|p| &p.period == label) else {
+                    continue;
+                };
+                let point = &s.points[at];
+                let Some(alarm) = point.alarm else { continue };
+                found.push(AlertView {
+                    area: s.key.get("area").cloned().unwrap_or_default(),
+                    area_level: level.as_str().to_owned(),
+                    category: s.key.get("category").cloned().unwrap_or_default(),
+                    alarm,
+                    ears: point.ears,
+                    count: point.count,
+                    reasons: reasons(point),
+                    imputed_baseline: point.ears.imputed_baseline,
+                    recent: s.points[at.saturating_sub(7)..=at].to_vec(),
+                });
+            }
         }
     }
-    alerts.sort_by(|a, b| {
-        b.ears
-            .c3
-            .unwrap_or(f64::NEG_INFINITY)
-            .total_cmp(&a.ears.c3.unwrap_or(f64::NEG_INFINITY))
-            .then_with(|| a.area.cmp(&b.area))
-            .then_with(|| a.category.cmp(&b.category))
-    });
-    Ok(AlertReport {
-        week: week.to_string(),
-        disclosure: Disclosure::of(state.settings.min_count()),
-        alerts,
-    })
+    Ok(labels
+        .into_iter()
+        .zip(alerts)
+        .map(|(week, mut alerts)| {
+            alerts.sort_by(|a, b| {
+                b.ears
+                    .c3
+                    .unwrap_or(f64::NEG_INFINITY)
+                    .total_cmp(&a.ears.c3.unwrap_or(f64::NEG_INFINITY))
+                    .then_with(|| a.area.cmp(&b.area))
+                    .then_with(|| a.category.cmp(&b.category))
+            });
+            AlertReport {
+                week,
+                disclosure: Disclosure::of(state.settings.min_count()),
+                alerts,
+            }
+        })
+        .collect())
 }
 
 fn level_at(depth: usize) -> Option<AreaLevel> {

@@ -1,0 +1,1 @@
+DROP TABLE signal_cells_by_week_area_source;

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use uuid::Uuid;
@@ -20,7 +19,7 @@ use crate::pages::errors::PageError;
 use crate::pages::forms::{Choice, FormFields};
 use crate::pages::i18n::{Lang, Texts};
 use crate::pages::labels::Labels;
-use crate::pages::layout::{Chrome, html};
+use crate::pages::layout::{Chrome, form_html};
 use crate::pages::present::field_words;
 use crate::pages::session::{self, Viewer};
 use crate::services::api_tokens::{self, ApiTokenView, CreateApiToken};
@@ -263,11 +262,7 @@ async fn users_page(
         areas: area_choices(viewer, &areas, typed.get("area")),
         errors,
     };
-    let mut response = html(lang, &page)?;
-    if !page.errors.is_empty() {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    form_html(lang, &page, !page.errors.is_empty())
 }
 
 /// The users of the admin's area, by username, and the form for a new one.
@@ -297,9 +292,7 @@ pub async fn create_user(
     meta: RequestMeta,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
-    let form = FormFields::parse(&body);
-    viewer.check_csrf(form.get("csrf"))?;
-    viewer.require(Permission::UsersManage)?;
+    let form = viewer.form(&body, Permission::UsersManage)?;
     let lang = viewer.lang;
     let t = lang.texts();
     let mut errors = BTreeMap::new();
@@ -459,11 +452,7 @@ async fn user_page(
         user: user_row(t, lang, &labels, &user),
         errors: shown.errors,
     };
-    let mut response = html(lang, &page)?;
-    if !page.errors.is_empty() {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    form_html(lang, &page, !page.errors.is_empty())
 }
 
 fn user_id(viewer: &Viewer, text: &str) -> Result<Uuid, PageError> {
@@ -513,9 +502,7 @@ pub async fn update_user(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
-    let form = FormFields::parse(&body);
-    viewer.check_csrf(form.get("csrf"))?;
-    viewer.require(Permission::UsersManage)?;
+    let form = viewer.form(&body, Permission::UsersManage)?;
     let lang = viewer.lang;
     let id = user_id(&viewer, &id)?;
     let current = users::get(&state, &viewer.principal, id)
@@ -584,9 +571,7 @@ pub async fn create_token(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
-    let form = FormFields::parse(&body);
-    viewer.check_csrf(form.get("csrf"))?;
-    viewer.require(Permission::TokensManage)?;
+    let form = viewer.form(&body, Permission::TokensManage)?;
     let lang = viewer.lang;
     let id = user_id(&viewer, &id)?;
     let mut errors = BTreeMap::new();
@@ -656,9 +641,7 @@ pub async fn revoke_token(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
-    let form = FormFields::parse(&body);
-    viewer.check_csrf(form.get("csrf"))?;
-    viewer.require(Permission::TokensManage)?;
+    let form = viewer.form(&body, Permission::TokensManage)?;
     let token = user_id(&viewer, &id)?;
     api_tokens::revoke(&state, &viewer.principal, token, meta)
         .await

@@ -18,7 +18,7 @@ use crate::pages::errors::PageError;
 use crate::pages::forms::{Choice, given};
 use crate::pages::i18n::Texts;
 use crate::pages::labels::Labels;
-use crate::pages::layout::{Chrome, html};
+use crate::pages::layout::{Chrome, form_html};
 use crate::pages::present::{Multiple, count_text, field_words, multiple};
 use crate::pages::session::Viewer;
 use crate::services;
@@ -300,11 +300,7 @@ pub async fn page(
         rows,
         csv_href: query.url("/utforska.csv"),
     };
-    let mut response = html(lang, &page)?;
-    if !page.errors.is_empty() {
-        *response.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    form_html(lang, &page, !page.errors.is_empty())
 }
 
 /// Exactly the series the page shows, as CSV.

@@ -20,7 +20,7 @@ use crate::pages::errors::PageError;
 use crate::pages::forms::{Choice, FormFields};
 use crate::pages::i18n::{Lang, Texts};
 use crate::pages::labels::Labels;
-use crate::pages::layout::{Chrome, html};
+use crate::pages::layout::{Chrome, form_html};
 use crate::pages::present::{Change, change, count_text, field_words};
 use crate::pages::session::Viewer;
 use crate::services::interventions::{self, EffectReport, InterventionView};
@@ -165,11 +165,7 @@ async fn list_page(
         typed,
         errors,
     };
-    let mut response = html(lang, &page)?;
-    if !page.errors.is_empty() {
-        *response.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    form_html(lang, &page, !page.errors.is_empty())
 }
 
 #[get("/insatser")]
@@ -201,9 +197,7 @@ pub async fn create(
     meta: RequestMeta,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
-    let form = FormFields::parse(&body);
-    viewer.check_csrf(form.get("csrf"))?;
-    viewer.require(Permission::InterventionsWrite)?;
+    let form = viewer.form(&body, Permission::InterventionsWrite)?;
     let text = |name: &str| form.get(name).unwrap_or_default().trim().to_owned();
     let typed = Typed {
         name: text("name"),
@@ -344,9 +338,7 @@ pub async fn end(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
-    let form = FormFields::parse(&body);
-    viewer.check_csrf(form.get("csrf"))?;
-    viewer.require(Permission::InterventionsWrite)?;
+    let form = viewer.form(&body, Permission::InterventionsWrite)?;
     let id = Uuid::parse_str(&id).map_err(|_| viewer.fail(ApiError::NotFound))?;
     let typed = form.get("end_week").unwrap_or_default().trim().to_owned();
     let change = InterventionChange {
@@ -358,10 +350,7 @@ pub async fn end(
             .finish()),
         Err(ApiError::Validation(list)) => {
             let message = list.first().map(|e| field_words(viewer.lang, e));
-            let mut response =
-                effect_page(&req, &state, &viewer, meta, id, Some(typed), message).await?;
-            *response.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
-            Ok(response)
+            effect_page(&req, &state, &viewer, meta, id, Some(typed), message).await
         }
         Err(other) => Err(viewer.fail(other)),
     }
@@ -450,5 +439,5 @@ async fn effect_page(
         rows,
         row,
     };
-    html(lang, &page)
+    form_html(lang, &page, page.end_error.is_some())
 }

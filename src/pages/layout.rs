@@ -66,6 +66,20 @@ pub fn html(lang: Lang, page: &impl Template) -> Result<HttpResponse, PageError>
         .body(body))
 }
 
+/// The HTML response of a form page: 422 when a field was refused, so that a refusal
+/// cannot be mistaken for a success without reading the page.
+pub fn form_html(
+    lang: Lang,
+    page: &impl Template,
+    refused: bool,
+) -> Result<HttpResponse, PageError> {
+    let mut response = html(lang, page)?;
+    if refused {
+        *response.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(response)
+}
+
 /// A path of this site to return to, never another origin.
 pub fn local_path(next: Option<&str>) -> String {
     match next {

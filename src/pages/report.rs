@@ -20,7 +20,7 @@ use crate::pages::errors::PageError;
 use crate::pages::forms::given;
 use crate::pages::i18n::Texts;
 use crate::pages::labels::Labels;
-use crate::pages::layout::{Chrome, html};
+use crate::pages::layout::{Chrome, form_html, html};
 use crate::pages::present::{
     AlarmRow, Change, Multiple, alarm_rows, change, field_words, multiple, trend_words,
 };
@@ -132,9 +132,7 @@ pub async fn page(
                     .entry(e.field.clone())
                     .or_insert_with(|| field_words(lang, &e));
             }
-            let mut response = html(lang, &page)?;
-            *response.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
-            return Ok(response);
+            return form_html(lang, &page, true);
         }
         Err(other) => return Err(fail(other)),
     };

@@ -25,6 +25,7 @@ use crate::auth::secrets;
 use crate::error::ApiError;
 use crate::http::caller;
 use crate::pages::errors::PageError;
+use crate::pages::forms::FormFields;
 use crate::pages::i18n::Lang;
 use crate::state::AppState;
 
@@ -203,6 +204,15 @@ impl Viewer {
     }
 
     /// A 403 page unless the viewer holds `permission`.
+    /// The fields of a form this viewer posted: its CSRF value checked first (a forged
+    /// post is refused whatever it asks for), then the permission the form needs.
+    pub fn form(&self, body: &[u8], permission: Permission) -> Result<FormFields, PageError> {
+        let form = FormFields::parse(body);
+        self.check_csrf(form.get("csrf"))?;
+        self.require(permission)?;
+        Ok(form)
+    }
+
     pub fn require(&self, permission: Permission) -> Result<(), PageError> {
         if self.principal.can(permission) {
             Ok(())

@@ -931,6 +931,20 @@ fn alarms_listed(html: &str, id: &str) -> Vec<String> {
 #[actix_web::test]
 async fn oversikt_lists_the_same_alarms_as_the_api_for_this_week_and_last() {
     let app = app_with_history().await;
+    // A surge last week in Teg, so that at least one list is sure to hold an alarm
+    // (the demo's own rise may or may not alarm in these two weeks, noise decides).
+    let school = app.token_for(Role::School, "umea").await;
+    let surge: Vec<serde_json::Value> = (0..60)
+        .map(|_| serde_json::json!({"area": "teg", "age_band": "13-15", "category": "digital_recruitment",
+                                    "arena": "social_media", "observed_week": week(-1)}))
+        .collect();
+    let filed = app
+        .authed(Method::POST, "/v1/signals/batch", &school)
+        .json(&serde_json::json!({ "signals": surge }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(filed.status(), 201);
     let user = app.create_user(Role::Coordinator, "umea");
     let session = sign_in(&app, &user).await;
     let html = page(&app, "/", &session).await.text().await.unwrap();

@@ -122,12 +122,12 @@ pub struct TrendParams {
         pattern = "^(school|field_worker|police|social_services|leisure)(,(school|field_worker|police|social_services|leisure))*$"
     )]
     pub source: Option<String>,
-    /// `json` (default) or `csv`.
-    #[param(pattern = "^(json|csv)$")]
+    /// `json` (default) or `csv`: kept for the BI queries written before
+    /// `/v1/trends.csv`, left out of the document (one media type per operation).
+    #[param(ignore)]
     pub format: Option<String>,
-    /// With `format=csv`: `comma` (default) or `semicolon`, which separates fields by
-    /// `;` and writes decimals with a comma (`1,6`), as Swedish-locale Excel expects.
-    #[param(pattern = "^(comma|semicolon)$")]
+    /// CSV only: see `/v1/trends.csv` (`routes::trends::CsvOptions` documents it).
+    #[param(ignore)]
     pub delimiter: Option<String>,
 }
 

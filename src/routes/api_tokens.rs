@@ -18,6 +18,7 @@ use crate::state::AppState;
 /// at every use; a change of role drops the excess for good. The secret is returned once
 /// and stored only as a SHA-256 digest.
 #[utoipa::path(
+    operation_id = "create_api_token",
     tag = "api-tokens",
     security(("bearer" = [])),
     request_body = CreateApiToken,
@@ -47,6 +48,7 @@ pub struct ListParams {
 
 /// API tokens: the caller's own, or (admins) those of every user in their area.
 #[utoipa::path(
+    operation_id = "list_api_tokens",
     tag = "api-tokens",
     security(("bearer" = [])),
     params(ListParams),
@@ -67,6 +69,7 @@ pub async fn list(
 
 /// Revokes a token at once. Your own, or (admins) any of your area's.
 #[utoipa::path(
+    operation_id = "revoke_api_token",
     tag = "api-tokens",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Token id")),

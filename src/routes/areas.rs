@@ -11,9 +11,12 @@ use crate::http::json::Json;
 use crate::services::areas::{self, AreaView, CreateArea, UpdateArea};
 use crate::state::AppState;
 
+/// Lists the areas you see.
+///
 /// The caller's area, everything below it and the areas above it, as a flat list with
 /// parent codes, ordered depth-first.
 #[utoipa::path(
+    operation_id = "list_areas",
     tag = "reference",
     security(("bearer" = [])),
     responses(
@@ -31,6 +34,7 @@ pub async fn list(
 
 /// Creates an area under a parent inside the admin's area.
 #[utoipa::path(
+    operation_id = "create_area",
     tag = "reference",
     security(("bearer" = [])),
     request_body = CreateArea,
@@ -51,9 +55,12 @@ pub async fn create(
     Ok(HttpResponse::Created().json(created))
 }
 
+/// Changes an area.
+///
 /// Renames, deactivates or reactivates an area inside the admin's area, or sets a
 /// municipality's reporting start (the first week whose signals are complete).
 #[utoipa::path(
+    operation_id = "update_area",
     tag = "reference",
     security(("bearer" = [])),
     params(("code" = String, Path, description = "Area code")),

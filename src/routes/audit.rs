@@ -31,8 +31,9 @@ pub struct AuditParams {
     /// Page size, 1–200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
-    pub cursor: Option<i64>,
+    /// The `next_cursor` of the previous page (a string, as every page's cursor is).
+    #[param(min_length = 1, max_length = 19, pattern = "^[0-9]{1,19}$")]
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -53,8 +54,9 @@ pub struct AuditEventView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditPage {
     pub items: Vec<AuditEventView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_cursor: Option<i64>,
+    pub next_cursor: Option<String>,
 }
 
 impl From<AuditEvent> for AuditEventView {
@@ -73,10 +75,13 @@ impl From<AuditEvent> for AuditEventView {
     }
 }
 
+/// Lists audit events, newest first.
+///
 /// Audit events of the admin's area, and every change to the shared vocabulary (categories,
 /// arenas, age bands), newest first. Events of no area (e.g. a failed login of an unknown
 /// username) are shown to admins of the root only.
 #[utoipa::path(
+    operation_id = "list_audit_events",
     tag = "audit",
     security(("bearer" = [])),
     params(AuditParams),
@@ -107,12 +112,23 @@ pub async fn list(
             ));
         }
     }
+    let before = match params.cursor.as_deref() {
+        None => None,
+        Some(text) => Some(
+            text.parse::<i64>()
+                .ok()
+                .filter(|id| *id > 0 && text.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| {
+                    ApiError::invalid("cursor", "invalid", "not a cursor from a previous page")
+                })?,
+        ),
+    };
     let filter = AuditFilter {
         actor: params.actor,
         action: params.action,
         from: params.from,
         to: params.to,
-        before: params.cursor,
+        before,
         limit: limit + 1,
     };
     let events = audit::list(&state, &admin, filter).await?;
@@ -123,7 +139,7 @@ pub async fn list(
         .map(Into::into)
         .collect();
     let next_cursor = if more {
-        items.last().map(|e| e.id)
+        items.last().map(|e| e.id.to_string())
     } else {
         None
     };

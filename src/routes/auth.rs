@@ -40,6 +40,7 @@ pub struct LoginRequest {
 
 /// Exchanges a username and password for an access token and a refresh token.
 #[utoipa::path(
+    operation_id = "login",
     tag = "auth",
     request_body = LoginRequest,
     responses(
@@ -76,6 +77,7 @@ pub struct RefreshRequest {
 /// Exchanges a refresh token for a new pair. Each refresh token works once; presenting
 /// a used one again revokes the whole session.
 #[utoipa::path(
+    operation_id = "refresh",
     tag = "auth",
     request_body = RefreshRequest,
     responses(
@@ -96,6 +98,7 @@ pub async fn refresh(
 
 /// Ends the caller's session: its refresh token and access tokens stop working at once.
 #[utoipa::path(
+    operation_id = "logout",
     tag = "auth",
     security(("bearer" = [])),
     responses(
@@ -130,6 +133,7 @@ pub struct Me {
 
 /// Who am I, and what may I do?
 #[utoipa::path(
+    operation_id = "get_me",
     tag = "auth",
     security(("bearer" = [])),
     responses(
@@ -181,6 +185,7 @@ pub struct PasswordChange {
 /// Changes the caller's password. Every existing session and access token ends; the
 /// response carries a fresh session.
 #[utoipa::path(
+    operation_id = "change_password",
     tag = "auth",
     security(("bearer" = [])),
     request_body = PasswordChange,

@@ -10,7 +10,7 @@ use crate::domain::trend::{CsvExportParams, JsonExportParams};
 use crate::error::{ApiError, Problem};
 use crate::formats::csv::Delimiter;
 use crate::http::caller::Authorized;
-use crate::services::exports::{self, Export, ExportQuery, Format};
+use crate::services::exports::{self, Export, ExportQuery, Format, SignalCountsDocument};
 use crate::state::AppState;
 
 async fn export(
@@ -81,14 +81,16 @@ async fn export(
 /// none. UTF-8 with a header row; `bom=true` for Excel. Streamed. Send the `ETag` back in
 /// `If-None-Match` to get 304 when nothing changed.
 #[utoipa::path(
+    operation_id = "export_signal_counts_csv",
     tag = "exports",
     security(("bearer" = [])),
-    params(CsvExportParams),
+    params(CsvExportParams,
+        ("If-None-Match" = Option<String>, Header, description = "The `ETag` of the copy you hold: 304 while it is current")),
     responses(
         (status = 200, description = "The cube as CSV", content_type = "text/csv", body = String,
          headers(("ETag" = String), ("X-Disclosure-Method" = String), ("X-Disclosure-Min-Count" = u32)),
          example = "period,area,age_band,category,arena,gender,source,count\n2026-11,teg,all,drug_handling,all,all,all,6\n2026-11,teg,all,weapons,all,all,all,9\n"),
-        (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
+        (status = 304, description = "Unchanged since the `If-None-Match` ETag", headers(("ETag" = String))),
         (status = 403, description = "Needs `trends:read`, or an area outside your own", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over the query budget (`LAGESBILD_QUERY_QUOTA` per principal per window); see `Retry-After`", body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u32))),
@@ -121,16 +123,15 @@ pub async fn signal_counts_csv(
 /// The same cube as JSON: `{disclosure, period, dims, rows: [{period, area, age_band,
 /// category, arena, gender, source, count}]}`; only published cells are listed.
 #[utoipa::path(
+    operation_id = "export_signal_counts_json",
     tag = "exports",
     security(("bearer" = [])),
-    params(JsonExportParams),
+    params(JsonExportParams,
+        ("If-None-Match" = Option<String>, Header, description = "The `ETag` of the copy you hold: 304 while it is current")),
     responses(
-        (status = 200, description = "The cube as JSON", body = serde_json::Value,
-         headers(("ETag" = String)),
-         example = json!({"disclosure": {"method": "cell_key", "min_count": 5}, "period": "month", "dims": ["category"], "rows": [
-             {"period": "2026-11", "area": "teg", "age_band": "all", "category": "drug_handling", "arena": "all",
-              "gender": "all", "source": "all", "count": 6}]})),
-        (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
+        (status = 200, description = "The cube as JSON", body = SignalCountsDocument,
+         headers(("ETag" = String), ("X-Disclosure-Method" = String), ("X-Disclosure-Min-Count" = u32))),
+        (status = 304, description = "Unchanged since the `If-None-Match` ETag", headers(("ETag" = String))),
         (status = 403, description = "Needs `trends:read`, or an area outside your own", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over the query budget (`LAGESBILD_QUERY_QUOTA` per principal per window); see `Retry-After`", body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u32))),

@@ -23,6 +23,7 @@ pub struct Health {
 
 /// Liveness: 200 while the process runs.
 #[utoipa::path(
+    operation_id = "health_live",
     tag = "operations",
     responses((status = 200, description = "The process is running", body = Health)),
 )]
@@ -33,6 +34,7 @@ pub async fn live() -> web::Json<Health> {
 
 /// Readiness: 200 when the database answers and its migrations are current.
 #[utoipa::path(
+    operation_id = "health_ready",
     tag = "operations",
     responses(
         (status = 200, description = "Ready to serve requests", body = Health),

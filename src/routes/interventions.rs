@@ -17,6 +17,7 @@ use crate::state::AppState;
 
 /// Registers an intervention in your area, to follow its effect.
 #[utoipa::path(
+    operation_id = "create_intervention",
     tag = "interventions",
     security(("bearer" = [])),
     request_body = InterventionInput,
@@ -38,6 +39,7 @@ pub async fn create(
 
 /// Ends an intervention (sets its `end_week`), or reopens it with `null`.
 #[utoipa::path(
+    operation_id = "update_intervention",
     tag = "interventions",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Intervention id")),
@@ -85,6 +87,7 @@ pub struct InterventionPage {
 
 /// Interventions in your area, newest first.
 #[utoipa::path(
+    operation_id = "list_interventions",
     tag = "interventions",
     security(("bearer" = [])),
     params(ListParams),
@@ -109,6 +112,7 @@ pub async fn list(
 /// The intervention's effect: a segmented regression on its area's published weekly
 /// counts for its categories and age bands (suppressed weeks are left out).
 #[utoipa::path(
+    operation_id = "get_intervention_effect",
     tag = "interventions",
     security(("bearer" = [])),
     params(("id" = Uuid, Path)),

@@ -52,6 +52,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(signals::mine)
         .service(signals::retract)
         .service(trends::trends)
+        .service(trends::trends_csv)
         .service(trends::alerts)
         .service(exports::signal_counts_csv)
         .service(exports::signal_counts_json)

@@ -24,11 +24,14 @@ pub struct PopulationReceipt {
     pub stored: usize,
 }
 
+/// Stores population figures.
+///
 /// Stores population figures per district, age band and year, replacing the rows given
 /// (others are kept). Send CSV (`text/csv`, header `area,age_band,year,persons`) or JSON
 /// (`{"rows": [...]}`). Any bad row refuses the whole upload; errors carry the CSV line
 /// number (the header is line 1) or the JSON row index in `index`.
 #[utoipa::path(
+    operation_id = "replace_population",
     tag = "population",
     security(("bearer" = [])),
     request_body(content(
@@ -96,6 +99,7 @@ pub struct PopulationView {
 
 /// The population figures of the districts in your area.
 #[utoipa::path(
+    operation_id = "list_population",
     tag = "population",
     security(("bearer" = [])),
     params(PopulationParams),

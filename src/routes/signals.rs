@@ -29,6 +29,7 @@ fn respond(answer: Answer) -> HttpResponse {
 /// role of the credential. 201 is sent after COMMIT. With an `Idempotency-Key`, a retry
 /// of the same request returns the original answer and stores nothing new.
 #[utoipa::path(
+    operation_id = "submit_signal",
     tag = "signals",
     security(("bearer" = [])),
     request_body = SignalInput,
@@ -58,6 +59,7 @@ pub async fn submit(
 /// Reports up to 500 observations, all or nothing: if any item is invalid, nothing is
 /// stored and the errors name the items by `index`.
 #[utoipa::path(
+    operation_id = "submit_signal_batch",
     tag = "signals",
     security(("bearer" = [])),
     request_body = BatchInput,
@@ -121,6 +123,7 @@ fn names_a_signal(request: &actix_web::guard::GuardContext<'_>) -> bool {
 
 /// Your own signals, newest first (record-level rows exist only within the retention period).
 #[utoipa::path(
+    operation_id = "list_my_signals",
     tag = "signals",
     security(("bearer" = [])),
     params(MineParams),
@@ -142,9 +145,12 @@ pub async fn mine(
     Ok(web::Json(SignalPage { items, next_cursor }))
 }
 
+/// Retracts one of your signals.
+///
 /// Retracts one of your signals whose week is within the correction window; its cell is
 /// decremented. Someone else's or an unknown signal: 404.
 #[utoipa::path(
+    operation_id = "retract_signal",
     tag = "signals",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Signal id")),

@@ -30,21 +30,19 @@ pub struct TrendReport {
     pub series: Vec<Series>,
 }
 
-/// Trends: published counts per series and period, with rates, rolling means, changes,
+/// Protected trends: published counts per series and period.
+///
+/// Published counts per series and period, with rates, rolling means, changes,
 /// EARS alarms and a Mann–Kendall/Theil–Sen summary per series (DESIGN §6). Counts below
 /// `min_count` are `null` with `suppressed: true`; every number is computed from
-/// published counts only. `format=csv` gives one row per series and period, with the
-/// disclosure control in the `X-Disclosure-*` headers.
+/// published counts only. The same as CSV: `GET /v1/trends.csv`.
 #[utoipa::path(
+    operation_id = "get_trends",
     tag = "trends",
     security(("bearer" = [])),
     params(TrendParams),
     responses(
-        (status = 200, description = "The series (`format=csv`: one row per series and period)",
-         content(
-             (TrendReport = "application/json"),
-             (String = "text/csv", example = "area,period,count,suppressed,incomplete,rate_per_1000,rolling_mean,change_prev,change_yoy,ears_c1,ears_c2,ears_c3,alarm\nteg,2026-W47,12,false,false,1.6,10.5,0.2,,1.1,0.9,0,\n"),
-         ),
+        (status = 200, description = "The series", body = TrendReport,
          headers(("X-Disclosure-Method" = String), ("X-Disclosure-Min-Count" = u32))),
         (status = 403, description = "Needs `trends:read`, or an area outside your own", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over the query budget (`LAGESBILD_QUERY_QUOTA` per principal per window); see `Retry-After`", body = Problem, content_type = "application/problem+json",
@@ -59,6 +57,7 @@ pub async fn trends(
     meta: RequestMeta,
 ) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
+    // `format=csv` on this path predates `/v1/trends.csv` and still answers CSV.
     let csv = match params.format.as_deref() {
         None | Some("json") => false,
         Some("csv") => true,
@@ -70,17 +69,74 @@ pub async fn trends(
             ));
         }
     };
+    answer(&state, &reader, params, &meta, csv).await
+}
+
+/// The CSV form of `/v1/trends`, documented (its parameters are otherwise those of the
+/// JSON form).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CsvOptions {
+    /// `comma` (default) or `semicolon`, which separates fields by `;` and writes
+    /// decimals with a comma (`1,6`), as Swedish-locale Excel expects.
+    #[param(pattern = "^(comma|semicolon)$")]
+    pub delimiter: Option<String>,
+}
+
+/// Protected trends as CSV.
+///
+/// The series of `GET /v1/trends` for the same parameters, one row per series and
+/// period, with the disclosure control in the `X-Disclosure-*` headers.
+#[utoipa::path(
+    operation_id = "get_trends_csv",
+    tag = "trends",
+    security(("bearer" = [])),
+    params(TrendParams, CsvOptions),
+    responses(
+        (status = 200, description = "One row per series and period",
+         content((String = "text/csv", example = "area,period,count,suppressed,incomplete,rate_per_1000,rolling_mean,change_prev,change_yoy,ears_c1,ears_c2,ears_c3,alarm\nteg,2026-W47,12,false,false,1.6,10.5,0.2,,1.1,0.9,0,\n")),
+         headers(("X-Disclosure-Method" = String), ("X-Disclosure-Min-Count" = u32))),
+        (status = 403, description = "Needs `trends:read`, or an area outside your own", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the query budget (`LAGESBILD_QUERY_QUOTA` per principal per window); see `Retry-After`", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u32))),
+    ),
+)]
+#[get("/v1/trends.csv")]
+pub async fn trends_csv(
+    state: web::Data<AppState>,
+    reader: Authorized<perm::TrendsRead>,
+    params: web::Query<TrendParams>,
+    meta: RequestMeta,
+) -> Result<HttpResponse, ApiError> {
+    let params = params.into_inner();
+    if params.format.as_deref().is_some_and(|f| f != "csv") {
+        return Err(ApiError::invalid(
+            "format",
+            "not_allowed",
+            "this path answers CSV; leave format out",
+        ));
+    }
+    answer(&state, &reader, params, &meta, true).await
+}
+
+/// The trends of `params`, as JSON or CSV.
+async fn answer(
+    state: &AppState,
+    reader: &crate::auth::Principal,
+    params: TrendParams,
+    meta: &RequestMeta,
+    csv: bool,
+) -> Result<HttpResponse, ApiError> {
     let delimiter =
         Delimiter::parse(params.delimiter.as_deref()).map_err(|e| ApiError::Validation(vec![e]))?;
     if !csv && params.delimiter.is_some() {
         return Err(ApiError::invalid(
             "delimiter",
             "not_allowed",
-            "delimiter applies to format=csv only",
+            "delimiter applies to CSV only (/v1/trends.csv)",
         ));
     }
-    let (request, series) =
-        services::trends::trends(&state, &reader, &params.into(), &meta).await?;
+    let (request, series) = services::trends::trends(state, reader, &params.into(), meta).await?;
     let disclosure = Disclosure::of(state.settings.min_count());
     let mut response = HttpResponse::Ok();
     response
@@ -122,9 +178,12 @@ pub struct AlertParams {
     pub week: Option<String>,
 }
 
-/// Alerts: every (area, category) series one and two levels below your area (your own
+/// This week's (or another week's) alarms.
+///
+/// Every (area, category) series one and two levels below your area (your own
 /// district if you have none below) whose point in `week` raises an EARS alarm.
 #[utoipa::path(
+    operation_id = "get_alerts",
     tag = "trends",
     security(("bearer" = [])),
     params(AlertParams),

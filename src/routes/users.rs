@@ -18,6 +18,7 @@ use crate::state::AppState;
 /// Creates a user in the admin's subtree. Creating an admin asks for your own password
 /// again in `current_password`.
 #[utoipa::path(
+    operation_id = "create_user",
     tag = "users",
     security(("bearer" = [])),
     request_body = CreateUser,
@@ -65,6 +66,7 @@ pub struct UserPage {
 
 /// Users in the admin's subtree, by username.
 #[utoipa::path(
+    operation_id = "list_users",
     tag = "users",
     security(("bearer" = [])),
     params(ListParams),
@@ -103,6 +105,7 @@ pub async fn list(
 
 /// One user of the admin's subtree (404 for users outside it).
 #[utoipa::path(
+    operation_id = "get_user",
     tag = "users",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "User id")),
@@ -128,6 +131,7 @@ pub async fn get_one(
 /// a user an admin, or setting an admin's password, asks for your own password again in
 /// `current_password`.
 #[utoipa::path(
+    operation_id = "update_user",
     tag = "users",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "User id")),

@@ -20,8 +20,11 @@ macro_rules! vocabulary_routes {
         $kind:expr, $path:literal, $item:literal, $tag:literal, $what:literal,
         $list:ident, $create:ident, $update:ident, $create_body:ty, $update_body:ty
     ) => {
-        #[doc = concat!("All ", $what, ", active and deactivated, with Swedish and English labels.")]
+        /// Lists the codes of one vocabulary.
         #[utoipa::path(
+            operation_id = stringify!($list),
+            summary = concat!("Lists ", $what),
+            description = concat!("All ", $what, ", active and deactivated, with Swedish and English labels."),
             tag = $tag,
             security(("bearer" = [])),
             responses(
@@ -37,8 +40,11 @@ macro_rules! vocabulary_routes {
             Ok(web::Json(vocabulary::list(&state, $kind).await?))
         }
 
-        #[doc = concat!("Adds a code to ", $what, " (admins of the root area: the vocabulary is shared by every area).")]
+        /// Adds a code to one vocabulary.
         #[utoipa::path(
+            operation_id = stringify!($create),
+            summary = concat!("Adds a code to ", $what),
+            description = concat!("Adds a code to ", $what, " (admins of the root area: the vocabulary is shared by every area)."),
             tag = $tag,
             security(("bearer" = [])),
             request_body = $create_body,
@@ -59,8 +65,11 @@ macro_rules! vocabulary_routes {
             Ok(HttpResponse::Created().json(created))
         }
 
-        #[doc = concat!("Relabels, deactivates or reactivates a code of ", $what, " (admins of the root area).")]
+        /// Changes a code of one vocabulary.
         #[utoipa::path(
+            operation_id = stringify!($update),
+            summary = concat!("Changes a code of ", $what),
+            description = concat!("Relabels, deactivates or reactivates a code of ", $what, " (admins of the root area)."),
             tag = $tag,
             security(("bearer" = [])),
             params(("code" = String, Path, description = "The code")),

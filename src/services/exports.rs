@@ -524,6 +524,37 @@ fn send_body(
     Ok(())
 }
 
+/// The document `GET /v1/exports/signal-counts.json` answers, for the OpenAPI document
+/// (the body itself is written row by row as the cells stream, not through this type).
+#[derive(utoipa::ToSchema)]
+#[schema(example = json!({"disclosure": {"method": "cell_key", "min_count": 5}, "period": "month", "dims": ["category"], "rows": [
+    {"period": "2026-11", "area": "teg", "age_band": "all", "category": "drug_handling", "arena": "all",
+     "gender": "all", "source": "all", "count": 6}]}))]
+pub struct SignalCountsDocument {
+    pub disclosure: Disclosure,
+    pub period: PeriodKind,
+    /// The crossed dimensions (`dims`); the other dimensions read `all` in every row.
+    pub dims: Vec<String>,
+    /// One row per published atomic cell; an absent row holds fewer than `min_count`
+    /// signals, possibly none.
+    pub rows: Vec<SignalCountRow>,
+}
+
+/// One published atomic cell of the JSON export.
+#[derive(utoipa::ToSchema)]
+pub struct SignalCountRow {
+    pub period: String,
+    pub area: String,
+    /// A code, or `all`.
+    pub age_band: String,
+    pub category: String,
+    pub arena: String,
+    pub gender: String,
+    pub source: String,
+    /// The published count: at least `min_count`.
+    pub count: i64,
+}
+
 /// What an export answers: the `ETag` and, unless the client's copy is current, the body
 /// as a stream of chunks.
 pub struct Export {

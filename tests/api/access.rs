@@ -273,6 +273,13 @@ fn routes() -> Vec<Route> {
         ),
         route(
             Method::GET,
+            "/v1/trends.csv",
+            "/v1/trends.csv",
+            None,
+            Rule::Needs(TrendsRead),
+        ),
+        route(
+            Method::GET,
             "/v1/alerts",
             "/v1/alerts",
             None,

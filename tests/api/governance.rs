@@ -530,3 +530,64 @@ async fn wrong_step_up_passwords_lock_the_acting_account_like_failed_logins() {
     let still_locked = send(&app, Method::POST, "/v1/users", &token, right).await;
     assert_problem(still_locked, 429).await;
 }
+
+#[actix_web::test]
+async fn audit_events_page_with_a_string_cursor_like_every_other_list() {
+    let app = TestApp::spawn().await;
+    let admin_user = app.create_user(Role::Admin, "umea");
+    let admin = app.login(&admin_user).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..4 {
+        app.login(&admin_user).await;
+    }
+    let all = app
+        .get_json("/v1/audit-events?action=auth.login&limit=200", &admin)
+        .await;
+    let all: Vec<i64> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(all.len(), 5, "five logins");
+    let mut paged = Vec::new();
+    let mut path = "/v1/audit-events?action=auth.login&limit=2".to_owned();
+    loop {
+        let page = app.get_json(&path, &admin).await;
+        paged.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["id"].as_i64().unwrap()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cursor) => {
+                path = format!("/v1/audit-events?action=auth.login&limit=2&cursor={cursor}")
+            }
+            None => {
+                assert!(
+                    page.get("next_cursor").is_none(),
+                    "absent on the last page: {page}"
+                );
+                break;
+            }
+        }
+    }
+    assert_eq!(paged, all, "the pages, in order, are the whole list");
+    for bad in ["abc", "-3", "0", "99999999999999999999"] {
+        let response = app
+            .authed(
+                reqwest::Method::GET,
+                &format!("/v1/audit-events?cursor={bad}"),
+                &admin,
+            )
+            .send()
+            .await
+            .unwrap();
+        let problem = crate::helpers::assert_problem(response, 422).await;
+        assert_eq!(problem["errors"][0]["field"], "cursor", "{bad}");
+    }
+}

@@ -1313,6 +1313,27 @@ async fn csv_for_swedish_excel_has_semicolons_and_decimal_commas() {
     };
     let comma = csv_of("").await;
     assert_eq!(csv_of("&delimiter=comma").await, comma);
+    // `/v1/trends.csv` (one media type per operation, for generated clients) answers
+    // the same bytes as `format=csv`, semicolons too; it refuses another format.
+    let csv_path = query.replacen("/v1/trends?", "/v1/trends.csv?", 1);
+    for delimiter in ["", "&delimiter=semicolon"] {
+        let response = get(&app, &format!("{csv_path}{delimiter}"), &coordinator).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/csv; charset=utf-8"
+        );
+        assert_eq!(
+            response.text().await.unwrap(),
+            csv_of(delimiter).await,
+            "{delimiter}"
+        );
+    }
+    let json = get(&app, &format!("{csv_path}&format=json"), &coordinator).await;
+    assert_eq!(
+        assert_problem(json, 422).await["errors"][0]["field"],
+        "format"
+    );
 
     // By default, the cells are written as before: plain `,`, decimals in Rust's
     // shortest form. (JSON numbers come back within a rounding step, not bit for bit.)

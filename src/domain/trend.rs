@@ -84,7 +84,7 @@ pub struct TrendParams {
     )]
     pub by: Option<String>,
     /// `week` (default), `month` or `quarter`; a week counts in the month of its Thursday.
-    #[param(example = "week", pattern = "^(week|month|quarter)$")]
+    #[param(example = "week", value_type = Option<crate::domain::period::PeriodKind>)]
     pub period: Option<String>,
     /// First ISO week (`2025-W48`) or a date in it; widened to the start of its period.
     /// Default: 51 weeks before `to`.
@@ -145,7 +145,7 @@ pub struct CsvExportParams {
     )]
     pub dims: Option<String>,
     /// `week` (default), `month` or `quarter`.
-    #[param(example = "month", pattern = "^(week|month|quarter)$")]
+    #[param(example = "month", value_type = Option<crate::domain::period::PeriodKind>)]
     pub period: Option<String>,
     /// First ISO week or a date in it (default: 51 weeks before `to`).
     #[param(
@@ -197,7 +197,7 @@ pub struct JsonExportParams {
     )]
     pub dims: Option<String>,
     /// `week` (default), `month` or `quarter`.
-    #[param(example = "month", pattern = "^(week|month|quarter)$")]
+    #[param(example = "month", value_type = Option<crate::domain::period::PeriodKind>)]
     pub period: Option<String>,
     /// First ISO week or a date in it (default: 51 weeks before `to`).
     #[param(

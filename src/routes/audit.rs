@@ -43,12 +43,22 @@ pub struct AuditEventView {
     pub actor_id: Option<Uuid>,
     pub action: String,
     /// `success`, `failure` or `denied`.
+    #[schema(value_type = AuditOutcome)]
     pub outcome: String,
     pub target_type: Option<String>,
     pub target_id: Option<String>,
     pub request_id: Option<Uuid>,
     #[schema(value_type = Object)]
     pub details: serde_json::Value,
+}
+
+/// What an audited act came to (stored as text; named here for the OpenAPI document).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditOutcome {
+    Success,
+    Failure,
+    Denied,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -25,6 +25,7 @@ pub struct TrendReport {
     /// The first and last period returned (the request widened to whole periods).
     pub from: String,
     pub to: String,
+    #[schema(value_type = crate::domain::identity::AreaLevel)]
     pub area_level: String,
     pub disclosure: Disclosure,
     pub series: Vec<Series>,

@@ -31,6 +31,7 @@ pub struct InterventionView {
     pub area: String,
     pub categories: Vec<String>,
     pub age_bands: Vec<String>,
+    #[schema(value_type = crate::domain::intervention::PreventionLevel)]
     pub level: String,
     pub start_week: String,
     pub end_week: Option<String>,

@@ -33,6 +33,7 @@ from lagesbild_api_client.models import (
     EffectReport,
     InterventionInput,
     LoginRequest,
+    PeriodKind,
     PreventionLevel,
     Role,
     SignalCountsDocument,
@@ -107,7 +108,7 @@ mine = list_my_signals.sync(client=school, limit=50)
 assert len(mine.items) == 5, f"5 signals stored: {len(mine.items)}"
 
 # Trends as JSON (fields the server always sends are plain attributes) and as CSV.
-window = dict(area="umea", by="area", period="week", from_=this_week(-8), to=this_week())
+window = dict(area="umea", by="area", period=PeriodKind.WEEK, from_=this_week(-8), to=this_week())
 report = get_trends.sync(client=coordinator, **window)
 assert isinstance(report, TrendReport) and report.series, report
 for point in report.series[0].points:
@@ -130,13 +131,13 @@ effect = get_intervention_effect.sync(client=coordinator, id=intervention.id)
 assert isinstance(effect, EffectReport) and effect.intervention.id == intervention.id, effect
 
 # The export as JSON and CSV, and a refresh of the CSV that costs nothing: 304.
-document = export_signal_counts_json.sync(client=coordinator, period="month")
+document = export_signal_counts_json.sync(client=coordinator, period=PeriodKind.MONTH)
 assert isinstance(document, SignalCountsDocument), document
 assert all(row.count >= 5 for row in document.rows)
-export = export_signal_counts_csv.sync_detailed(client=coordinator, period="month")
+export = export_signal_counts_csv.sync_detailed(client=coordinator, period=PeriodKind.MONTH)
 assert export.status_code == 200, export.status_code
 etag = export.headers["etag"]
-refresh = export_signal_counts_csv.sync_detailed(client=coordinator, period="month", if_none_match=etag)
+refresh = export_signal_counts_csv.sync_detailed(client=coordinator, period=PeriodKind.MONTH, if_none_match=etag)
 assert refresh.status_code == 304, refresh.status_code
 
 print(f"smoke: the generated client drove {BASE}: users, 5 signals (2 retries stored nothing), "

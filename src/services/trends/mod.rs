@@ -180,9 +180,11 @@ pub struct ReasonView {
     "imputed_baseline": true, "recent": []}))]
 pub struct AlertView {
     pub area: String,
+    #[schema(value_type = crate::domain::identity::AreaLevel)]
     pub area_level: String,
     pub category: String,
     /// `alert` (EARS C3 ≥ 2) or `warning` (C1 ≥ 3 or C2 ≥ 3).
+    #[schema(value_type = published::AlarmLevel)]
     pub alarm: &'static str,
     pub ears: EarsView,
     pub count: Option<i64>,

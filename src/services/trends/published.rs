@@ -27,11 +27,41 @@ use crate::domain::week::IsoWeek;
 use crate::indicators::ears::{self, Observed};
 use crate::indicators::{series, trend};
 
+/// The closed sets of values some fields below hold as strings, named for the OpenAPI
+/// document (generated clients get enums); schemathesis checks every response against
+/// them.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlarmLevel {
+    /// EARS C3 ≥ 2.
+    Alert,
+    /// C1 ≥ 3 or C2 ≥ 3, not C3.
+    Warning,
+}
+
+/// The direction of a series' Mann–Kendall test at the 5 % level.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TrendDirection {
+    Rising,
+    Falling,
+    NoTrend,
+}
+
+/// How counts are protected.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DisclosureMethod {
+    /// The ABS/ONS/SCB cell key method with a threshold.
+    CellKey,
+}
+
 /// States how every count in a response was protected.
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 #[schema(example = json!({"method": "cell_key", "min_count": 5}))]
 pub struct Disclosure {
     /// Always `cell_key`: the ABS/ONS/SCB cell key method with a threshold.
+    #[schema(value_type = DisclosureMethod)]
     pub method: &'static str,
     /// Counts below this are published as `null` with `suppressed: true`.
     pub min_count: u32,
@@ -100,6 +130,7 @@ pub struct Point {
     /// `alert` (C3 ≥ 2), `warning` (C1 ≥ 3 or C2 ≥ 3, not C3) or null. Never on a
     /// suppressed or incomplete point, nor in the first 9 periods from the reporting
     /// start, nor when the 4 periods up to this one sum to less than 7 (published values only).
+    #[schema(value_type = Option<AlarmLevel>)]
     pub alarm: Option<&'static str>,
     /// Which statistics reached their thresholds, for the alert's explanation.
     #[serde(skip)]
@@ -125,6 +156,7 @@ pub struct Summary {
     /// Median change per period.
     pub theil_sen_slope: Option<f64>,
     /// `rising`, `falling` or `no_trend`.
+    #[schema(value_type = Option<TrendDirection>)]
     pub trend: Option<&'static str>,
 }
 

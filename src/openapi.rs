@@ -177,33 +177,24 @@ fn plain_optional_headers(spec: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::path::ParameterIn;
     use utoipa::openapi::schema::{Schema, SchemaType, Type};
 
-    for item in spec.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
-            for parameter in operation.parameters.iter_mut().flatten() {
-                let RefOr::T(parameter) = parameter else {
-                    continue;
-                };
-                if !matches!(parameter.parameter_in, ParameterIn::Header) {
-                    continue;
-                }
-                if let Some(RefOr::T(Schema::Object(object))) = parameter.schema.as_mut()
-                    && let SchemaType::Array(types) = &object.schema_type
-                {
-                    let types: Vec<Type> = types
-                        .iter()
-                        .filter(|t| **t != Type::Null)
-                        .cloned()
-                        .collect();
-                    if let [single] = types.as_slice() {
-                        object.schema_type = SchemaType::Type(single.clone());
-                    }
+    for (_, operation) in operations_mut(spec) {
+        for parameter in operation.parameters.iter_mut().flatten() {
+            let RefOr::T(parameter) = parameter else {
+                continue;
+            };
+            if !matches!(parameter.parameter_in, ParameterIn::Header) {
+                continue;
+            }
+            if let Some(RefOr::T(Schema::Object(object))) = parameter.schema.as_mut()
+                && let SchemaType::Array(types) = &object.schema_type
+            {
+                let types: Vec<Type> = types
+                    .iter()
+                    .filter(|t| **t != Type::Null)
+                    .cloned()
+                    .collect();
+                if let [single] = types.as_slice() {
+                    object.schema_type = SchemaType::Type(single.clone());
                 }
             }
         }
@@ -266,25 +257,16 @@ fn name_enum_members(spec: &mut utoipa::openapi::OpenApi) {
 /// method's name or first doc line), its whole text as the description: utoipa takes
 /// a doc comment's first paragraph, sometimes two lines, as the summary.
 fn split_summaries(spec: &mut utoipa::openapi::OpenApi) {
-    for item in spec.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
-            let Some(text) = operation.summary.clone() else {
-                continue;
-            };
-            let text = text.replace('\n', " ");
-            operation.summary = Some(first_sentence(&text));
-            operation.description = Some(match operation.description.take() {
-                Some(rest) => format!("{text}\n\n{rest}"),
-                None => text,
-            });
-        }
+    for (_, operation) in operations_mut(spec) {
+        let Some(text) = operation.summary.clone() else {
+            continue;
+        };
+        let text = text.replace('\n', " ");
+        operation.summary = Some(first_sentence(&text));
+        operation.description = Some(match operation.description.take() {
+            Some(rest) => format!("{text}\n\n{rest}"),
+            None => text,
+        });
     }
 }
 
@@ -325,52 +307,61 @@ fn declare_standard_errors(spec: &mut utoipa::openapi::OpenApi) {
                 .build(),
         )
     };
-    for (path, item) in spec.paths.paths.iter_mut() {
+    for (path, operation) in operations_mut(spec) {
         if !path.starts_with("/v1/") {
             continue;
         }
-        let operations = [
+        let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+        let mut standard = vec![
+            (
+                "422",
+                "Invalid parameters or body; `errors` names the fields",
+            ),
+            ("429", "Too many requests; see `Retry-After`"),
+            (
+                "503",
+                "The database is unavailable or the service is busy; see `Retry-After`",
+            ),
+        ];
+        if operation.request_body.is_some() {
+            standard.push(("400", "Malformed JSON"));
+            standard.push((
+                "408",
+                "The body did not arrive in time (5 s between pieces, 30 s in all)",
+            ));
+            standard.push(("413", "Body too large"));
+            standard.push(("415", "Unsupported content type"));
+        }
+        if secured {
+            standard.push(("401", "Missing, invalid, expired or revoked token"));
+            standard.push(("403", "The token lacks the permission this needs"));
+        }
+        for (status, description) in standard {
+            operation
+                .responses
+                .responses
+                .entry(status.to_string())
+                .or_insert_with(|| problem(description));
+        }
+    }
+}
+
+/// Every operation of the document, with its path.
+fn operations_mut(
+    spec: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = (&String, &mut utoipa::openapi::path::Operation)> {
+    spec.paths.paths.iter_mut().flat_map(|(path, item)| {
+        [
             &mut item.get,
             &mut item.put,
             &mut item.post,
             &mut item.delete,
             &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
-            let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
-            let mut standard = vec![
-                (
-                    "422",
-                    "Invalid parameters or body; `errors` names the fields",
-                ),
-                ("429", "Too many requests; see `Retry-After`"),
-                (
-                    "503",
-                    "The database is unavailable or the service is busy; see `Retry-After`",
-                ),
-            ];
-            if operation.request_body.is_some() {
-                standard.push(("400", "Malformed JSON"));
-                standard.push((
-                    "408",
-                    "The body did not arrive in time (5 s between pieces, 30 s in all)",
-                ));
-                standard.push(("413", "Body too large"));
-                standard.push(("415", "Unsupported content type"));
-            }
-            if secured {
-                standard.push(("401", "Missing, invalid, expired or revoked token"));
-                standard.push(("403", "The token lacks the permission this needs"));
-            }
-            for (status, description) in standard {
-                operation
-                    .responses
-                    .responses
-                    .entry(status.to_string())
-                    .or_insert_with(|| problem(description));
-            }
-        }
-    }
+        ]
+        .into_iter()
+        .flatten()
+        .map(move |operation| (path, operation))
+    })
 }
 
 /// The document as committed: pretty JSON with a trailing newline.

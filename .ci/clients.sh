@@ -15,11 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 spec=openapi/openapi.json
-admin_url=${ADMIN_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-db_name=lgb_clients
-db_url=${admin_url%/*}/$db_name
 port=${PORT:-18120}
-base=http://127.0.0.1:$port
 bin=${BIN:-target/debug/lagesbild}
 password='correct horse battery staple'
 
@@ -36,14 +32,8 @@ echo "--- openapi-typescript, then tsc --strict --noEmit"
 (cd tests/clients && npx --no-install openapi-typescript "../../$spec" -o generated/api.d.ts --silent &&
   npx --no-install tsc -p tsconfig.json)
 
-work=$(mktemp -d /tmp/lagesbild-clients.XXXXXX)
-pid=''
-cleanup() {
-  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $db_name WITH (FORCE)" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source .ci/scratch-server.sh
+scratch_database lgb_clients
 
 echo "--- openapi-python-client"
 openapi-python-client generate --path "$spec" --output-path "$work/client" >"$work/generate.log" 2>&1 ||
@@ -58,17 +48,9 @@ fi
 
 echo "--- the generated Python client against the service"
 [ -x "$bin" ] || cargo build --quiet
-PGOPTIONS="-c client_min_messages=warning" psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $db_name WITH (FORCE)" -c "CREATE DATABASE $db_name"
-export DATABASE_URL=$db_url LAGESBILD_BIND=127.0.0.1:$port LAGESBILD_METRICS_BIND=127.0.0.1:0 \
-       LAGESBILD_LOG=${LAGESBILD_LOG:-warn} LAGESBILD_DATA_DIR=$work \
-       LAGESBILD_JWT_SECRET=client-tests-key-0123456789abcdef0123456789
+export LAGESBILD_JWT_SECRET=client-tests-key-0123456789abcdef0123456789
 "$bin" migrate >/dev/null
 "$bin" demo-data --weeks 30 --seed 11 >/dev/null 2>&1
 LAGESBILD_ADMIN_PASSWORD=$password "$bin" create-admin --username clients-admin --area umea >/dev/null
-"$bin" serve >"$work/serve.log" 2>&1 & pid=$!
-for _ in $(seq 300); do
-  curl -fs "$base/health/ready" >/dev/null && break
-  kill -0 "$pid" 2>/dev/null || { echo "serve exited:" >&2; cat "$work/serve.log" >&2; exit 1; }
-  sleep 0.1
-done
+scratch_serve "$bin" "$port"
 PYTHONPATH=$work/client BASE_URL=$base ADMIN=clients-admin PASSWORD=$password python3 tests/clients/smoke.py

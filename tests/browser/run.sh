@@ -12,11 +12,7 @@
 # database dropped on exit, whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-admin_url=${ADMIN_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-db_name=lgb_browser
-db_url=${admin_url%/*}/$db_name
 port=${PORT:-18110}
-base=http://127.0.0.1:$port
 bin=${BIN:-target/debug/lagesbild}
 password='correct horse battery staple'
 export CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
@@ -28,30 +24,13 @@ done
   npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 [ -x "$bin" ] || cargo build --quiet
 
-work=$(mktemp -d /tmp/lagesbild-browser.XXXXXX)
-pid=''
-cleanup() {
-  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $db_name WITH (FORCE)" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-PGOPTIONS="-c client_min_messages=warning" psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $db_name WITH (FORCE)" -c "CREATE DATABASE $db_name"
-export DATABASE_URL=$db_url LAGESBILD_BIND=127.0.0.1:$port LAGESBILD_METRICS_BIND=127.0.0.1:0 \
-       LAGESBILD_LOG=${LAGESBILD_LOG:-warn} LAGESBILD_DATA_DIR=$work \
-       LAGESBILD_JWT_SECRET=browser-tests-key-0123456789abcdef0123456789
+source .ci/scratch-server.sh
+scratch_database lgb_browser
+export LAGESBILD_JWT_SECRET=browser-tests-key-0123456789abcdef0123456789
 "$bin" migrate >/dev/null
 "$bin" demo-data --weeks 60 --seed 7 >/dev/null 2>&1
 LAGESBILD_ADMIN_PASSWORD=$password "$bin" create-admin --username br-admin --area umea >/dev/null
-
-"$bin" serve >"$work/serve.log" 2>&1 & pid=$!
-for _ in $(seq 300); do
-  curl -fs "$base/health/ready" >/dev/null && break
-  kill -0 "$pid" 2>/dev/null || { echo "serve exited:" >&2; cat "$work/serve.log" >&2; exit 1; }
-  sleep 0.1
-done
-curl -fs "$base/health/ready" >/dev/null || { echo "serve is not ready after 30 s" >&2; exit 1; }
+scratch_serve "$bin" "$port"
 
 admin=$(curl -fs "$base/v1/auth/login" -H 'content-type: application/json' \
   -d "{\"username\":\"br-admin\",\"password\":\"$password\"}" | node -e 'process.stdin.on("data", d => console.log(JSON.parse(d).access_token))')

@@ -16,14 +16,13 @@ use crate::domain::identity::{AccountKind, Role};
 use crate::error::ApiError;
 use crate::http::json::field_errors;
 use crate::pages::errors::PageError;
-use crate::pages::forms::{Choice, FormFields};
+use crate::pages::forms::{Choice, FormFields, area_choices};
 use crate::pages::i18n::{Lang, Texts};
 use crate::pages::labels::Labels;
 use crate::pages::layout::{Chrome, form_html};
 use crate::pages::present::field_words;
 use crate::pages::session::{self, Viewer};
 use crate::services::api_tokens::{self, ApiTokenView, CreateApiToken};
-use crate::services::areas::AreaView;
 use crate::services::users::{self, CreateUser, UpdateUser, UserView};
 use crate::state::AppState;
 
@@ -129,24 +128,6 @@ fn user_row(t: &Texts, lang: Lang, labels: &Labels, user: &UserView) -> UserRow 
         area: labels.of("area", &user.area),
         disabled: user.disabled,
     }
-}
-
-/// The areas an admin may place users in (their own subtree), indented by depth.
-fn area_choices(viewer: &Viewer, areas: &[AreaView], chosen: Option<&str>) -> Vec<Choice> {
-    let own_depth = viewer.principal.area.level.depth();
-    areas
-        .iter()
-        .filter(|a| a.level.depth() >= own_depth)
-        .map(|a| Choice {
-            selected: chosen == Some(a.code.as_str()),
-            value: a.code.clone(),
-            label: format!(
-                "{}{}",
-                "\u{a0}\u{a0}\u{a0}".repeat(a.level.depth() - own_depth),
-                a.name
-            ),
-        })
-        .collect()
 }
 
 fn role_choices(lang: Lang, chosen: Option<&str>) -> Vec<Choice> {
@@ -259,7 +240,7 @@ async fn users_page(
             })
             .collect(),
         roles: role_choices(lang, typed.get("role")),
-        areas: area_choices(viewer, &areas, typed.get("area")),
+        areas: area_choices(&areas, viewer.principal.area.level, typed.get("area")),
         errors,
     };
     form_html(lang, &page, !page.errors.is_empty())
@@ -424,7 +405,7 @@ async fn user_page(
         t,
         is_service: user.kind == AccountKind::Service,
         roles: role_choices(lang, Some(&role)),
-        areas: area_choices(viewer, &areas, Some(&area)),
+        areas: area_choices(&areas, viewer.principal.area.level, Some(&area)),
         statuses: [
             ("active", t.active, !disabled),
             ("disabled", t.disabled, disabled),

@@ -15,7 +15,7 @@ use crate::domain::trend::CountParams;
 use crate::error::ApiError;
 use crate::formats::csv::Delimiter;
 use crate::pages::errors::PageError;
-use crate::pages::forms::{Choice, given};
+use crate::pages::forms::{Choice, area_choices, given};
 use crate::pages::i18n::Texts;
 use crate::pages::labels::Labels;
 use crate::pages::layout::{Chrome, form_html};
@@ -245,17 +245,6 @@ pub async fn page(
                 .collect(),
         })
         .collect();
-    let own_depth = principal.area.level.depth();
-    // The caller's own area and those below it (the list also names its ancestors),
-    // indented so that the select reads as the tree.
-    let area_options: Vec<(String, String)> = areas
-        .iter()
-        .filter(|a| a.level.depth() >= own_depth)
-        .map(|a| {
-            let indent = "\u{a0}\u{a0}\u{a0}".repeat(a.level.depth().saturating_sub(own_depth));
-            (a.code.clone(), format!("{indent}{}", a.name))
-        })
-        .collect();
     let dimensions: Vec<(String, String)> = [
         ("area", t.area),
         ("category", t.category),
@@ -284,7 +273,7 @@ pub async fn page(
     let page = ExplorePage {
         chrome: Chrome::new(&req, lang, t.explore_heading, "explore").signed_in(&viewer),
         t,
-        areas: choices(&area_options, query.area.as_deref(), None),
+        areas: area_choices(&areas, principal.area.level, query.area.as_deref()),
         by: by_choices,
         periods: choices(&period_options, query.period.as_deref(), None),
         categories: choices(&labels.categories, query.category.as_deref(), Some(t.all)),

@@ -46,3 +46,26 @@ pub fn given(value: &Option<String>) -> Option<String> {
         .filter(|v| !v.is_empty())
         .map(str::to_owned)
 }
+
+/// The areas of `areas` from the viewer's own level down (the list also names their
+/// ancestors), indented by depth so that the select reads as the tree.
+pub fn area_choices(
+    areas: &[crate::services::areas::AreaView],
+    own: crate::domain::identity::AreaLevel,
+    chosen: Option<&str>,
+) -> Vec<Choice> {
+    let own_depth = own.depth();
+    areas
+        .iter()
+        .filter(|a| a.level.depth() >= own_depth)
+        .map(|a| Choice {
+            selected: chosen == Some(a.code.as_str()),
+            value: a.code.clone(),
+            label: format!(
+                "{}{}",
+                "\u{a0}\u{a0}\u{a0}".repeat(a.level.depth() - own_depth),
+                a.name
+            ),
+        })
+        .collect()
+}

@@ -17,7 +17,7 @@ use crate::error::ApiError;
 use crate::http::json::field_errors;
 use crate::pages::chart::{self, Bar, EffectBar};
 use crate::pages::errors::PageError;
-use crate::pages::forms::{Choice, FormFields};
+use crate::pages::forms::{Choice, FormFields, area_choices};
 use crate::pages::i18n::{Lang, Texts};
 use crate::pages::labels::Labels;
 use crate::pages::layout::{Chrome, form_html};
@@ -117,20 +117,7 @@ async fn list_page(
         .await
         .map_err(fail)?;
     let rows = items.iter().map(|i| row(t, &labels, i)).collect();
-    let own_depth = principal.area.level.depth();
-    let area_options: Vec<Choice> = areas
-        .iter()
-        .filter(|a| a.level.depth() >= own_depth)
-        .map(|a| Choice {
-            selected: chosen.get("area") == Some(a.code.as_str()),
-            value: a.code.clone(),
-            label: format!(
-                "{}{}",
-                "\u{a0}\u{a0}\u{a0}".repeat(a.level.depth() - own_depth),
-                a.name
-            ),
-        })
-        .collect();
+    let area_options = area_choices(&areas, principal.area.level, chosen.get("area"));
     let checks = |name: &str, options: &[(String, String)]| -> Vec<Choice> {
         options
             .iter()

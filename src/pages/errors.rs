@@ -59,6 +59,11 @@ impl PageError {
         }
     }
 
+    /// Whether this asks the browser to sign in (no session, or an ended one).
+    pub fn is_sign_in(&self) -> bool {
+        matches!(self.kind, Kind::SignIn { .. })
+    }
+
     pub fn forbidden(lang: Lang) -> Self {
         Self::api(lang, ApiError::Forbidden(String::new()))
     }

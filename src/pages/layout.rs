@@ -19,6 +19,10 @@ pub struct Chrome {
     pub csrf: String,
     pub can_read: bool,
     pub can_admin: bool,
+    /// Files signals: the reporting pages in the navigation, and `report.js`.
+    pub can_report: bool,
+    /// The signed-in user's id: the phone's queue of unsent signals is theirs.
+    pub user_id: String,
     /// The same page in the other language.
     pub switch_href: String,
 }
@@ -39,6 +43,8 @@ impl Chrome {
             csrf: String::new(),
             can_read: false,
             can_admin: false,
+            can_report: false,
+            user_id: String::new(),
             switch_href: format!(
                 "/sprak?lang={}&next={}",
                 lang.other().code(),
@@ -52,6 +58,8 @@ impl Chrome {
         self.csrf = viewer.csrf.clone();
         self.can_read = viewer.principal.can(crate::auth::Permission::TrendsRead);
         self.can_admin = viewer.principal.can(crate::auth::Permission::UsersManage);
+        self.can_report = viewer.principal.can(crate::auth::Permission::SignalsSubmit);
+        self.user_id = viewer.principal.user.id.to_string();
         self
     }
 }

@@ -17,9 +17,11 @@ mod labels;
 mod layout;
 mod login;
 mod overview;
+mod own_signals;
 mod present;
 mod report;
 mod session;
+mod signal_form;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -40,6 +42,8 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' bl
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(assets::file)
+        .service(assets::service_worker)
+        .service(assets::manifest)
         .service(login::show)
         .service(login::submit)
         .service(login::logout)
@@ -58,7 +62,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(admin::user_detail)
         .service(admin::update_user)
         .service(admin::create_token)
-        .service(admin::revoke_token);
+        .service(admin::revoke_token)
+        .service(signal_form::show)
+        .service(signal_form::submit)
+        .service(signal_form::session)
+        .service(own_signals::list)
+        .service(own_signals::retract);
 }
 
 /// Middleware: every HTML page gets the pages' policy (API responses keep theirs), and

@@ -54,6 +54,14 @@ pub async fn page(
             .insert_header(("Location", "/admin"))
             .finish());
     }
+    // A reporter's landing page is the form.
+    if !viewer.principal.can(Permission::TrendsRead)
+        && viewer.principal.can(Permission::SignalsSubmit)
+    {
+        return Ok(HttpResponse::SeeOther()
+            .insert_header(("Location", "/rapportera"))
+            .finish());
+    }
     viewer.require(Permission::TrendsRead)?;
     let principal = &viewer.principal;
     let k = state.settings.min_count().get();

@@ -18,6 +18,7 @@ mod logs;
 mod migrations;
 mod pages;
 mod problems;
+mod signal_form;
 mod signals;
 mod trends;
 mod users;

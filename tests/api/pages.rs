@@ -10,7 +10,7 @@ use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 
 use crate::helpers::{PASSWORD, TestApp, TestUser, today, week};
 
-fn form(pairs: &[(&str, &str)]) -> String {
+pub(crate) fn form(pairs: &[(&str, &str)]) -> String {
     url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs)
         .finish()
@@ -71,13 +71,13 @@ async fn post_login(
 }
 
 /// Signs `user` in through the page and returns the session cookie (`name=value`).
-async fn sign_in(app: &TestApp, user: &TestUser) -> String {
+pub(crate) async fn sign_in(app: &TestApp, user: &TestUser) -> String {
     let response = post_login(app, &user.username, PASSWORD, "/").await;
     assert_eq!(response.status(), 303);
     cookie_pair(&response, "lagesbild_session").expect("a session cookie")
 }
 
-async fn page(app: &TestApp, path: &str, cookie: &str) -> reqwest::Response {
+pub(crate) async fn page(app: &TestApp, path: &str, cookie: &str) -> reqwest::Response {
     app.client
         .get(app.url(path))
         .header(COOKIE, cookie)
@@ -86,7 +86,7 @@ async fn page(app: &TestApp, path: &str, cookie: &str) -> reqwest::Response {
         .unwrap()
 }
 
-fn csrf_of(html: &str) -> String {
+pub(crate) fn csrf_of(html: &str) -> String {
     html.split("name=\"csrf\" value=\"")
         .nth(1)
         .and_then(|rest| rest.split('"').next())
@@ -307,7 +307,11 @@ async fn pages_refuse_what_the_role_or_area_may_not_see_and_show_the_api_reason_
     let app = TestApp::spawn().await;
     let reporter = app.create_user(Role::School, "umea");
     let session = sign_in(&app, &reporter).await;
-    for path in ["/", "/utforska", "/utforska.csv"] {
+    // A reporter's landing page is the signal form; the trends are not theirs.
+    let landing = page(&app, "/", &session).await;
+    assert_eq!(landing.status(), 303);
+    assert_eq!(landing.headers()[LOCATION], "/rapportera");
+    for path in ["/utforska", "/utforska.csv", "/insatser", "/rapport"] {
         let response = page(&app, path, &session).await;
         assert_eq!(response.status(), 403, "{path}");
         assert!(response.text().await.unwrap().contains("Ingen behörighet"));
@@ -591,7 +595,7 @@ struct Count {
 }
 
 /// Posts a form to `path` with the session cookie.
-async fn post_form(
+pub(crate) async fn post_form(
     app: &TestApp,
     path: &str,
     session: &str,

@@ -171,7 +171,14 @@
   }
 
   var problemNote = null;
+  // One drawing at a time, each from the queue as it is when it starts: two drawings
+  // racing could otherwise finish in the wrong order and show an old queue.
+  var drawn = Promise.resolve();
   function render() {
+    drawn = drawn.then(draw, draw);
+    return drawn;
+  }
+  function draw() {
     if (!queueBox) return Promise.resolve();
     return queue.all().then(function (items) {
       var list = queueBox.querySelector("ul");
@@ -477,6 +484,9 @@
 
   if (form) {
     refreshWeeks();
+    // A page kept from before the last signal: the district last used is still chosen.
+    var lastUsed = remembered();
+    if (lastUsed && form.elements.area && !form.elements.area.value) choose({ area: lastUsed.area });
     var again = document.getElementById("same-again");
     if (again) {
       again.addEventListener("click", function (event) {

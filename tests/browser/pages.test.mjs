@@ -5,6 +5,8 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import http from "node:http";
 import { chromium } from "playwright-core";
 import AxeBuilder from "@axe-core/playwright";
 
@@ -343,7 +345,8 @@ test("security headers, CSRF refusal and a 403 page for a role without trends", 
   await context.close();
 
   const reporter = await signedIn({ username: REPORTER });
-  const response = await reporter.page.goto(`${BASE}/`);
+  assert.equal(new URL(reporter.page.url()).pathname, "/rapportera", "a reporter lands on the form");
+  const response = await reporter.page.goto(`${BASE}/utforska`);
   assert.equal(response.status(), 403);
   assert.equal((await reporter.page.textContent("h1")).trim(), "Ingen behörighet");
   await reporter.context.close();
@@ -367,4 +370,277 @@ test("screenshots of every page, on a desktop and at 390 px; weight and load tim
     }
     await context.close();
   }
+});
+
+// ---- Rapportera (issue 15): the phone form, offline, exactly once ------------------
+
+const PHONE = { width: 360, height: 640 };
+
+/** One value from the service's database (DATABASE_URL, set by run.sh). */
+function sql(query) {
+  return execFileSync("psql", ["-qtAX", process.env.DATABASE_URL, "-c", query], { encoding: "utf8" }).trim();
+}
+
+/** The live signals `username` has stored, as `age_band/category/arena` → count. */
+function storedBy(username) {
+  const rows = sql(
+    `SELECT k || ' ' || n FROM (SELECT b.code || '/' || c.code || '/' || a.code AS k, count(*) AS n FROM signals s
+       JOIN users u ON u.id = s.submitted_by JOIN age_bands b ON b.id = s.age_band_id
+       JOIN categories c ON c.id = s.category_id JOIN arenas a ON a.id = s.arena_id
+      WHERE u.username = '${username}' GROUP BY 1) t ORDER BY 1`,
+  );
+  return Object.fromEntries(rows.split("\n").filter(Boolean).map((r) => [r.split(" ")[0], Number(r.split(" ")[1])]));
+}
+
+/** A reporter of their own (school, Umeå), made through the API by the admin. */
+async function newReporter(label) {
+  const login = await fetch(`${BASE}/v1/auth/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username: ADMIN, password: PASSWORD }),
+  });
+  const { access_token } = await login.json();
+  const username = `br-${label}-${Date.now()}`;
+  const created = await fetch(`${BASE}/v1/users`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${access_token}` },
+    body: JSON.stringify({ username, role: "school", area: "umea", kind: "person", password: PASSWORD }),
+  });
+  assert.equal(created.status, 201);
+  return username;
+}
+
+/** Waits until the service worker controls the form and keeps it for offline use. */
+async function keptForOffline(page) {
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  await page.waitForFunction(async () => Boolean(await caches.match("/rapportera")), null, { timeout: 15000 });
+}
+
+/** Waits (15 s at most) until `username` has stored `expected`, read from the database. */
+async function eventuallyStored(username, expected) {
+  let found;
+  for (let i = 0; i < 150; i++) {
+    found = storedBy(username);
+    if (JSON.stringify(Object.values(found)) === JSON.stringify(expected)) return found;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.fail(`stored by ${username}: ${JSON.stringify(found)}, expected counts ${JSON.stringify(expected)}`);
+}
+
+async function queued(page) {
+  return Number((await page.getAttribute("#queue", "data-count")) ?? 0);
+}
+
+/** Files a signal with the mouse: district, age band, concern, where. */
+async function file(page, [ageBand, category, arena], district = "teg") {
+  await page.selectOption("#area", district);
+  await page.check(`input[name=age_band][value="${ageBand}"]`);
+  await page.check(`input[name=category][value="${category}"]`);
+  await page.check(`input[name=arena][value="${arena}"]`);
+  await page.click("button.send");
+  // Filed: the form is cleared for the next signal (the district and week stay).
+  await page.waitForFunction(() => !document.querySelector("input[name=age_band]:checked"));
+}
+
+test("Rapportera at 360 px: axe clean, 44 px targets, no sideways scroll, a signal in three taps, keyboard only", async () => {
+  const name = await newReporter("form");
+  const { context, page } = await signedIn({ username: name, viewport: PHONE, hasTouch: true, isMobile: true });
+  assert.equal(new URL(page.url()).pathname, "/rapportera", "a reporter lands on the form");
+  await assertAxeClean(page, "/rapportera");
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 360), "no sideways scrolling at 360 px");
+  const small = await page.$$eval(
+    "header a:not(.skip), header button, main button, main select, main label.radio, main a.button, footer a",
+    (elements) =>
+      elements
+        .map((e) => [e.getBoundingClientRect(), e.outerHTML.slice(0, 60)])
+        .filter(([r]) => r.width > 0 && (r.width < 44 || r.height < 44))
+        .map(([r, html]) => `${Math.round(r.width)}×${Math.round(r.height)} ${html}`),
+  );
+  assert.deepEqual(small, [], "touch targets under 44 × 44 px");
+  assert.equal(await page.locator("main input[type=text], main textarea").count(), 0, "no text input");
+  await page.screenshot({ path: `${OUT}/rapportera-phone.png` });
+
+  // Keyboard only: district, age band, concern, where, then send.
+  await page.focus("#area");
+  await page.keyboard.press("ArrowDown");
+  for (const step of ["Tab", "Space", "Tab", "ArrowDown", "Tab", "Space", "Tab", "Tab", "Tab", "Enter"]) {
+    await page.keyboard.press(step);
+  }
+  await page.waitForSelector("#receipt .receipt");
+  assert.match(await page.textContent("#receipt"), /Signalen är mottagen/);
+  await page.screenshot({ path: `${OUT}/rapportera-kvitto-phone.png` });
+  await eventuallyStored(name, [1]);
+
+  // The same kind again, once the page has loaded: "same as last time", then send.
+  await page.goto(`${BASE}/rapportera`);
+  await page.tap("#same-again");
+  await page.tap("button.send");
+  await eventuallyStored(name, [2]);
+
+  // Mina signaler: both, each retractable; one retracted is no longer counted.
+  await page.goto(`${BASE}/rapportera/mina`);
+  assert.equal(await page.locator("#own-signals li").count(), 2);
+  await assertAxeClean(page, "/rapportera/mina");
+  await page.screenshot({ path: `${OUT}/mina-signaler-phone.png` });
+  await Promise.all([page.waitForNavigation(), page.click("#own-signals li:first-child button")]);
+  assert.match(await page.textContent("main"), /Signalen är ångrad/);
+  assert.deepEqual(Object.values(storedBy(name)), [1]);
+  await context.close();
+});
+
+test("offline: three signals filed, the page reloaded, the network back — each stored exactly once", async () => {
+  const name = await newReporter("offline");
+  const { context, page } = await signedIn({ username: name, viewport: PHONE });
+  await keptForOffline(page);
+  await context.setOffline(true);
+  const signals = [
+    ["13-15", "digital_recruitment", "social_media"],
+    ["16-17", "drug_handling", "public_place"],
+    ["10-12", "school_disengagement", "school"],
+  ];
+  for (const signal of signals) await file(page, signal);
+  await page.waitForFunction(() => document.querySelector("#queue").getAttribute("data-count") === "3", null, { timeout: 5000 });
+  assert.match(await page.textContent("#queue"), /Väntar på anslutning/);
+  assert.deepEqual(storedBy(name), {}, "nothing reached the service");
+
+  // Closed and opened again without a network: the form and the queue are still there.
+  await page.reload();
+  await page.waitForFunction(() => document.querySelector("#queue").getAttribute("data-count") === "3");
+  assert.ok(await page.isVisible("#connection"), "the page says it is offline");
+  assert.equal(await page.inputValue("#area"), "teg", "the district last used is chosen again");
+  await assertAxeClean(page, "/rapportera offline, three waiting");
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: `${OUT}/rapportera-offline-phone.png` });
+
+  await context.setOffline(false);
+  await page.waitForFunction(() => document.querySelector("#queue").getAttribute("data-count") === "0", null, { timeout: 30000 });
+  assert.deepEqual(storedBy(name), {
+    "10-12/school_disengagement/school": 1,
+    "13-15/digital_recruitment/social_media": 1,
+    "16-17/drug_handling/public_place": 1,
+  });
+  await context.close();
+});
+
+/** A proxy in front of the service that can lose the answer to the next signal post: the
+ * request reaches the service, and the connection is cut before the answer is back. */
+async function lossyProxy() {
+  const target = new URL(BASE);
+  const state = { dropNext: false, posts: 0, dropped: 0 };
+  const server = http.createServer((req, res) => {
+    const upstream = http.request(
+      { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
+      (answer) => {
+        const chunks = [];
+        answer.on("data", (c) => chunks.push(c));
+        answer.on("end", () => {
+          if (req.method === "POST" && req.url === "/rapportera") {
+            state.posts += 1;
+            if (state.dropNext) {
+              state.dropNext = false;
+              state.dropped += 1;
+              req.socket.destroy();
+              return;
+            }
+          }
+          res.writeHead(answer.statusCode, answer.headers);
+          res.end(Buffer.concat(chunks));
+        });
+      },
+    );
+    upstream.on("error", () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  server.unref(); // a failed test must not keep the test process alive
+  state.url = `http://127.0.0.1:${server.address().port}`;
+  state.close = () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); });
+  return state;
+}
+
+test("a send whose answer is lost is sent again with its key and stored once", async () => {
+  const name = await newReporter("lost");
+  const proxy = await lossyProxy();
+  const context = await browser.newContext({ viewport: PHONE });
+  const page = await context.newPage();
+  await page.goto(`${proxy.url}/login`);
+  await page.fill("#username", name);
+  await page.fill("#password", PASSWORD);
+  await Promise.all([page.waitForNavigation(), page.click("main button[type=submit]")]);
+  assert.equal(new URL(page.url()).pathname, "/rapportera");
+  proxy.dropNext = true;
+  await file(page, ["13-15", "debt_threats", "youth_centre"]);
+  await page.waitForFunction(() => document.querySelector("#queue").getAttribute("data-count") === "0", null, { timeout: 30000 });
+  assert.equal(proxy.dropped, 1, "one answer was lost");
+  assert.ok(proxy.posts >= 2, `sent again after the lost answer (${proxy.posts} posts)`);
+  assert.deepEqual(storedBy(name), { "13-15/debt_threats/youth_centre": 1 });
+  await context.close();
+  await proxy.close();
+});
+
+test("an expired session keeps the queue; after signing in again it is sent", async () => {
+  const name = await newReporter("expired");
+  const { context, page } = await signedIn({ username: name, viewport: PHONE });
+  await keptForOffline(page);
+  await context.setOffline(true);
+  await file(page, ["16-17", "weapons", "public_place"]);
+  await context.clearCookies();
+  await context.setOffline(false);
+  await page.waitForSelector("#queue-problem");
+  assert.match(await page.textContent("#queue-problem"), /Logga in igen/);
+  assert.equal(await queued(page), 1);
+  assert.deepEqual(storedBy(name), {});
+  await Promise.all([page.waitForNavigation(), page.click("#queue-problem a")]);
+  await page.fill("#username", name);
+  await page.fill("#password", PASSWORD);
+  await Promise.all([page.waitForNavigation(), page.click("main button[type=submit]")]);
+  assert.equal(new URL(page.url()).pathname, "/rapportera");
+  await page.waitForFunction(() => document.querySelector("#queue").getAttribute("data-count") === "0", null, { timeout: 30000 });
+  assert.deepEqual(storedBy(name), { "16-17/weapons/public_place": 1 });
+  await context.close();
+});
+
+test("a refused signal shows its reason and can be discarded; signing out warns, then clears the phone", async () => {
+  const name = await newReporter("shared");
+  const { context, page } = await signedIn({ username: name, viewport: PHONE });
+  await keptForOffline(page);
+  // A tampered week (next week): the service refuses it, the queue says why.
+  const future = plusWeeks(await page.getAttribute("#signal-form", "data-this-week"), 1);
+  for (let i = 0; i < 2; i++) {
+    await page.evaluate((week) => {
+      const select = document.querySelector("#observed_week");
+      select.add(new Option(week, week, true, true));
+    }, future);
+    await file(page, ["13-15", "recruitment_approach", "school"]);
+  }
+  await page.waitForFunction(() => document.querySelectorAll("#queue li.refused").length === 2);
+  assert.match(await page.textContent("#queue li.refused"), /Avvisad: .*ligger i framtiden/);
+  await assertAxeClean(page, "/rapportera with refused signals");
+  await page.click("#queue li.refused button");
+  await page.waitForFunction(() => document.querySelector("#queue").getAttribute("data-count") === "1");
+
+  // Signing out with an unsent signal: a warning first; staying keeps everything.
+  await page.click("header form[action='/logout'] button");
+  await page.waitForSelector("#unsent-dialog[open]");
+  assert.match(await page.textContent("#unsent-dialog"), /1 signal .*inte skickats/);
+  await assertAxeClean(page, "the sign-out warning");
+  await page.screenshot({ path: `${OUT}/rapportera-logga-ut-phone.png` });
+  await page.click("#unsent-dialog button[value=stay]");
+  assert.equal(new URL(page.url()).pathname, "/rapportera");
+  assert.equal(await queued(page), 1);
+
+  await page.click("header form[action='/logout'] button");
+  await Promise.all([page.waitForNavigation(), page.click("#unsent-dialog button[value=leave]")]);
+  assert.equal(new URL(page.url()).pathname, "/login");
+  const left = await page.evaluate(async () => ({
+    databases: (await indexedDB.databases()).map((d) => d.name).filter((n) => n.startsWith("lagesbild-")),
+    caches: (await caches.keys()).filter((k) => k.startsWith("lagesbild-")),
+    remembered: Object.keys(localStorage).filter((k) => k.startsWith("lagesbild-")),
+  }));
+  assert.deepEqual(left, { databases: [], caches: [], remembered: [] }, "nothing of the user is left on the phone");
+  await signIn(page, name);
+  await page.waitForSelector("#queue[data-count]", { state: "attached" });
+  assert.equal(await queued(page), 0, "the queue is gone");
+  assert.deepEqual(storedBy(name), {});
+  await context.close();
 });

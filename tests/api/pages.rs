@@ -594,6 +594,20 @@ struct Count {
     n: i64,
 }
 
+/// A form post to `path` with the session cookie, ready to send.
+pub(crate) fn form_post(
+    app: &TestApp,
+    path: &str,
+    session: &str,
+    pairs: &[(&str, &str)],
+) -> reqwest::RequestBuilder {
+    app.client
+        .post(app.url(path))
+        .header(COOKIE, session)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form(pairs))
+}
+
 /// Posts a form to `path` with the session cookie.
 pub(crate) async fn post_form(
     app: &TestApp,
@@ -601,14 +615,7 @@ pub(crate) async fn post_form(
     session: &str,
     pairs: &[(&str, &str)],
 ) -> reqwest::Response {
-    app.client
-        .post(app.url(path))
-        .header(COOKIE, session)
-        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(form(pairs))
-        .send()
-        .await
-        .unwrap()
+    form_post(app, path, session, pairs).send().await.unwrap()
 }
 
 #[actix_web::test]

@@ -8,11 +8,11 @@ use diesel::prelude::*;
 use diesel::sql_query;
 use lagesbild::domain::identity::Role;
 use reqwest::Method;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, LOCATION};
+use reqwest::header::{ACCEPT, LOCATION};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, week};
-use crate::pages::{csrf_of, form, page, post_form, sign_in};
+use crate::pages::{csrf_of, form_post, page, post_form, sign_in};
 
 #[derive(QueryableByName)]
 struct Count {
@@ -75,12 +75,8 @@ fn refs(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
 
 /// Posts the form as `report.js` does: asking for JSON.
 async fn post_json(app: &TestApp, session: &str, pairs: &[(&str, &str)]) -> reqwest::Response {
-    app.client
-        .post(app.url("/rapportera"))
-        .header(COOKIE, session)
+    form_post(app, "/rapportera", session, pairs)
         .header(ACCEPT, "application/json")
-        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(form(pairs))
         .send()
         .await
         .unwrap()

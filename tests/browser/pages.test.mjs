@@ -459,6 +459,18 @@ test("Rapportera at 360 px: axe clean, 44 px targets, no sideways scroll, a sign
   assert.deepEqual(small, [], "touch targets under 44 × 44 px");
   assert.equal(await page.locator("main input[type=text], main textarea").count(), 0, "no text input");
   await page.screenshot({ path: `${OUT}/rapportera-phone.png` });
+  // Installable: Chromium's own verdict on the manifest, icons and service worker.
+  await keptForOffline(page);
+  const cdp = await context.newCDPSession(page);
+  const { installabilityErrors } = await cdp.send("Page.getInstallabilityErrors");
+  // A test context is a private window, which Chromium never installs from; every other
+  // criterion is still checked and reported (a page without a manifest adds `no-manifest`).
+  const errors = installabilityErrors.map((e) => e.errorId).filter((id) => id !== "in-incognito");
+  assert.deepEqual(errors, [], "Chromium can install the form");
+  await page.goto(`${BASE}/rapportera?lang=en`);
+  assert.equal(await page.textContent("h1"), "Report a signal");
+  await assertAxeClean(page, "/rapportera in English");
+  await page.goto(`${BASE}/rapportera?lang=sv`);
 
   // Keyboard only: district, age band, concern, where, then send.
   await page.focus("#area");

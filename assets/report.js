@@ -284,7 +284,17 @@
   }
 
   // Sends what waits, in order; stops at the first signal that cannot be sent now.
+  // Nothing waiting: nothing to ask the service.
   function sendAll() {
+    return queue.all().then(function (items) {
+      var waiting = items.some(function (i) {
+        return i.state !== "refused";
+      });
+      return waiting ? sendWaiting() : true;
+    });
+  }
+
+  function sendWaiting() {
     return fetch("/rapportera/session.json", { credentials: "same-origin", cache: "no-store" })
       .then(function (response) {
         if (response.status === 401) return { signIn: true };

@@ -33,16 +33,6 @@ use crate::pages::session::Viewer;
 use crate::services::{self, intake};
 use crate::state::AppState;
 
-/// The fields a signal form sends, named as the API names them.
-const FIELDS: [&str; 6] = [
-    "area",
-    "age_band",
-    "category",
-    "arena",
-    "gender",
-    "observed_week",
-];
-
 /// One choice of a group of radio buttons.
 pub struct Radio {
     pub value: String,
@@ -411,6 +401,16 @@ fn input_of(form: &FormFields, t: &Texts) -> Result<SignalInput, BTreeMap<String
     })
 }
 
+/// The form shown again as it was posted, with what went wrong.
+fn again(posted: FormFields, problem: Option<String>, errors: BTreeMap<String, String>) -> Shown {
+    Shown {
+        chosen: posted,
+        receipt_of: None,
+        problem,
+        errors,
+    }
+}
+
 /// Files a signal (`signals:submit`). A browser without the script gets a redirect to
 /// the receipt, or the form again with the reasons next to the fields; `report.js`
 /// (`Accept: application/json`) gets the stored signal (201) or a [`Refusal`].
@@ -455,23 +455,6 @@ pub async fn submit(
             Err(e)
         };
     }
-    let chosen: String = FIELDS
-        .iter()
-        .filter_map(|name| form.get(name).map(|v| (name, v)))
-        .fold(
-            url::form_urlencoded::Serializer::new(String::new()),
-            |mut s, (k, v)| {
-                s.append_pair(k, v);
-                s
-            },
-        )
-        .finish();
-    let again = |problem: Option<String>, errors: BTreeMap<String, String>| Shown {
-        chosen: FormFields::parse(chosen.as_bytes()),
-        receipt_of: None,
-        problem,
-        errors,
-    };
     let Some(key) = key_of(&form) else {
         if json {
             return Ok(refusal(
@@ -480,7 +463,7 @@ pub async fn submit(
                 f.form_key_missing,
             ));
         }
-        let shown = again(Some(f.form_key_missing.to_owned()), BTreeMap::new());
+        let shown = again(form, Some(f.form_key_missing.to_owned()), BTreeMap::new());
         return form_page(&req, &state, &viewer, shown).await;
     };
     let outcome = match input_of(&form, t) {
@@ -524,7 +507,7 @@ pub async fn submit(
                             &req,
                             &state,
                             &viewer,
-                            again(Some(f.key_reused.to_owned()), BTreeMap::new()),
+                            again(form, Some(f.key_reused.to_owned()), BTreeMap::new()),
                         )
                         .await
                     };
@@ -556,7 +539,7 @@ pub async fn submit(
             t.fix_fields,
             errors,
         )),
-        Err(errors) => form_page(&req, &state, &viewer, again(None, errors)).await,
+        Err(errors) => form_page(&req, &state, &viewer, again(form, None, errors)).await,
     }
 }
 

@@ -457,6 +457,10 @@ test("Rapportera at 360 px: axe clean, 44 px targets, no sideways scroll, a sign
         .map(([r, html]) => `${Math.round(r.width)}×${Math.round(r.height)} ${html}`),
   );
   assert.deepEqual(small, [], "touch targets under 44 × 44 px");
+  const spilling = await page.$$eval("main label.radio", (labels) =>
+    labels.filter((l) => l.scrollWidth > l.clientWidth).map((l) => l.textContent.trim()),
+  );
+  assert.deepEqual(spilling, [], "a choice whose text runs out of its box");
   assert.equal(await page.locator("main input[type=text], main textarea").count(), 0, "no text input");
   await page.screenshot({ path: `${OUT}/rapportera-phone.png` });
   // Installable: Chromium's own verdict on the manifest, icons and service worker.

@@ -411,6 +411,60 @@ fn again(posted: FormFields, problem: Option<String>, errors: BTreeMap<String, S
     }
 }
 
+/// Why a posted signal was not stored.
+enum Refused {
+    /// The form carries no key: an old or a tampered form.
+    NoKey,
+    /// Choices missing, or refused by the API's rules: reasons by field.
+    Fields(BTreeMap<String, String>),
+    /// The form's key was already used for other choices.
+    KeyReused,
+    Failed(ApiError),
+}
+
+/// The signal a form describes, stored through the API's intake with the form's key.
+async fn file(
+    state: &AppState,
+    viewer: &Viewer,
+    form: &FormFields,
+    meta: RequestMeta,
+) -> Result<intake::Answer, Refused> {
+    let key = key_of(form).ok_or(Refused::NoKey)?;
+    let input = input_of(form, viewer.lang.texts()).map_err(Refused::Fields)?;
+    let stored = match input.validate() {
+        Err(invalid) => Err(ApiError::Validation(field_errors(&invalid))),
+        Ok(()) => {
+            intake::submit(
+                state,
+                &viewer.principal,
+                vec![input],
+                false,
+                Some(key),
+                meta,
+            )
+            .await
+        }
+    };
+    stored.map_err(|error| match error {
+        ApiError::Validation(list) => {
+            let mut errors = BTreeMap::new();
+            for e in list {
+                // A form sends weeks only; a date's reasons belong to the week's field.
+                let field = match e.field.split('.').next().unwrap_or_default() {
+                    "observed_on" => "observed_week",
+                    other => other,
+                };
+                errors
+                    .entry(field.to_owned())
+                    .or_insert_with(|| field_words(viewer.lang, &e));
+            }
+            Refused::Fields(errors)
+        }
+        ApiError::Conflict(_) => Refused::KeyReused,
+        other => Refused::Failed(other),
+    })
+}
+
 /// Files a signal (`signals:submit`). A browser without the script gets a redirect to
 /// the receipt, or the form again with the reasons next to the fields; `report.js`
 /// (`Accept: application/json`) gets the stored signal (201) or a [`Refusal`].
@@ -455,92 +509,44 @@ pub async fn submit(
             Err(e)
         };
     }
-    let Some(key) = key_of(&form) else {
-        if json {
-            return Ok(refusal(
+    let outcome = file(&state, &viewer, &form, meta).await;
+    if json {
+        return Ok(match outcome {
+            Ok(answer) => HttpResponse::build(answer.status)
+                .insert_header(("Cache-Control", "no-store"))
+                .json(answer.body),
+            Err(Refused::NoKey) => refusal(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid",
                 f.form_key_missing,
-            ));
-        }
-        let shown = again(form, Some(f.form_key_missing.to_owned()), BTreeMap::new());
-        return form_page(&req, &state, &viewer, shown).await;
-    };
-    let outcome = match input_of(&form, t) {
-        Err(missing) => Err(missing),
-        Ok(input) => {
-            let checked = match input.validate() {
-                Err(invalid) => Err(ApiError::Validation(field_errors(&invalid))),
-                Ok(()) => {
-                    intake::submit(
-                        &state,
-                        &viewer.principal,
-                        vec![input],
-                        false,
-                        Some(key),
-                        meta,
-                    )
-                    .await
-                }
-            };
-            match checked {
-                Ok(answer) => Ok(answer),
-                Err(ApiError::Validation(list)) => {
-                    let mut errors = BTreeMap::new();
-                    for e in list {
-                        let field = match e.field.split('.').next().unwrap_or_default() {
-                            "observed_on" => "observed_week",
-                            other => other,
-                        }
-                        .to_owned();
-                        errors
-                            .entry(field)
-                            .or_insert_with(|| field_words(viewer.lang, &e));
-                    }
-                    Err(errors)
-                }
-                Err(ApiError::Conflict(_)) => {
-                    return if json {
-                        Ok(refusal(StatusCode::CONFLICT, "conflict", f.key_reused))
-                    } else {
-                        form_page(
-                            &req,
-                            &state,
-                            &viewer,
-                            again(form, Some(f.key_reused.to_owned()), BTreeMap::new()),
-                        )
-                        .await
-                    };
-                }
-                Err(other) if json => {
-                    return Ok(refusal(other.status_code(), "retry", t.error_text));
-                }
-                Err(other) => return Err(viewer.fail(other)),
-            }
-        }
-    };
-    match outcome {
-        Ok(answer) if json => Ok(HttpResponse::build(answer.status)
-            .insert_header(("Cache-Control", "no-store"))
-            .json(answer.body)),
+            ),
+            Err(Refused::Fields(errors)) => refusal_by_field(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                t.fix_fields,
+                errors,
+            ),
+            Err(Refused::KeyReused) => refusal(StatusCode::CONFLICT, "conflict", f.key_reused),
+            Err(Refused::Failed(e)) => refusal(e.status_code(), "retry", t.error_text),
+        });
+    }
+    let shown = match outcome {
         Ok(answer) => {
             let id = answer
                 .body
                 .get("id")
                 .and_then(|v| v.as_str())
                 .unwrap_or_default();
-            Ok(HttpResponse::SeeOther()
+            return Ok(HttpResponse::SeeOther()
                 .insert_header(("Location", format!("/rapportera?kvitto={id}")))
-                .finish())
+                .finish());
         }
-        Err(errors) if json => Ok(refusal_by_field(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid",
-            t.fix_fields,
-            errors,
-        )),
-        Err(errors) => form_page(&req, &state, &viewer, again(form, None, errors)).await,
-    }
+        Err(Refused::NoKey) => again(form, Some(f.form_key_missing.to_owned()), BTreeMap::new()),
+        Err(Refused::Fields(errors)) => again(form, None, errors),
+        Err(Refused::KeyReused) => again(form, Some(f.key_reused.to_owned()), BTreeMap::new()),
+        Err(Refused::Failed(e)) => return Err(viewer.fail(e)),
+    };
+    form_page(&req, &state, &viewer, shown).await
 }
 
 /// Who the browser is signed in as, and the value its forms carry, for `report.js`

@@ -1,5 +1,6 @@
 # Sourced by the scripts that test the service from outside (tests/browser/run.sh,
-# .ci/clients.sh): a scratch database and the service on it, both gone on exit.
+# .ci/clients.sh, tests/attacks/run.sh, bench/alarms.sh): a scratch database and the
+# service on it, both gone on exit.
 #
 #   source .ci/scratch-server.sh
 #   scratch_database lgb_browser          # $db_url, $work; dropped and removed on exit

@@ -8,6 +8,7 @@
 #   tests/attacks/run.sh --only a,b                        # arguments go to attack.py
 #   ADMIN_DATABASE_URL=postgres://postgres@dbhost:5432/postgres PORT=18091 tests/attacks/run.sh
 #   QUERY_QUOTA=300 SIGNAL_QUOTA=2000 tests/attacks/run.sh # the default budgets: rate-limited
+#   BIN=target/debug/lagesbild tests/attacks/run.sh         # another binary (default: release)
 #
 # The query budget is raised for the run (LAGESBILD_QUERY_QUOTA=1000000, and the
 # submission quota LAGESBILD_SIGNAL_QUOTA=100000), so that the run measures what the
@@ -15,48 +16,29 @@
 # reads per 5 minutes and 2000 signals per 10 minutes, attack.py waits out each 429).
 #
 # Needs: psql (postgresql-client), curl, python3 (3.11, standard library only). The
-# database user must be allowed to create databases. Creates and drops `lgb_attacks`;
-# the server is stopped and the database dropped on exit, whatever happens.
+# database user must be allowed to create databases. Creates and drops `lgb_attacks`
+# (.ci/scratch-server.sh); the server is stopped and the database dropped on exit,
+# whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-admin_url=${ADMIN_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-db_name=lgb_attacks
-db_url=${admin_url%/*}/$db_name
 port=${PORT:-18090}
-api=http://127.0.0.1:$port
-bin=target/release/lagesbild
+bin=${BIN:-target/release/lagesbild}
 password='correct horse battery staple'
 for tool in psql curl python3; do
   command -v $tool >/dev/null || { echo "run.sh needs $tool" >&2; exit 1; }
 done
 [ -x "$bin" ] || cargo build --release --quiet
 
-work=$(mktemp -d /tmp/lagesbild-attacks.XXXXXX)
-pid=''
-cleanup() {
-  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $db_name WITH (FORCE)" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-PGOPTIONS="-c client_min_messages=warning" psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $db_name WITH (FORCE)" -c "CREATE DATABASE $db_name"
-export DATABASE_URL=$db_url LAGESBILD_BIND=127.0.0.1:$port LAGESBILD_METRICS_BIND=127.0.0.1:0 \
-       LAGESBILD_LOG=${LAGESBILD_LOG:-warn} LAGESBILD_DATA_DIR=$work \
-       LAGESBILD_JWT_SECRET=attack-review-key-0123456789abcdef0123456789 \
+source .ci/scratch-server.sh
+scratch_database lgb_attacks
+export LAGESBILD_JWT_SECRET=attack-review-key-0123456789abcdef0123456789 \
        LAGESBILD_QUERY_QUOTA=${QUERY_QUOTA:-1000000} LAGESBILD_SIGNAL_QUOTA=${SIGNAL_QUOTA:-100000}
 "$bin" migrate >/dev/null
 echo "--- demo data: 30 weeks"
 "$bin" demo-data --weeks 30 2>&1 | tail -1
 LAGESBILD_ADMIN_PASSWORD=$password "$bin" create-admin --username atk-admin --area umea >/dev/null
-
-"$bin" serve >"$work/serve.log" 2>&1 & pid=$!
-for _ in $(seq 300); do
-  curl -fs "$api/health/ready" >/dev/null && break
-  kill -0 "$pid" 2>/dev/null || { echo "serve exited:" >&2; cat "$work/serve.log" >&2; exit 1; }
-  sleep 0.1
-done
-curl -fs "$api/health/ready" >/dev/null || { echo "serve is not ready after 30 s" >&2; cat "$work/serve.log" >&2; exit 1; }
+scratch_serve "$bin" "$port"
+api=$base
 
 json_field() { python3 -c "import json, sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
 login() {

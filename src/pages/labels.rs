@@ -30,6 +30,8 @@ const GENDERS: [(&str, &str, &str); 4] = [
 pub struct Labels {
     /// `dimension:code` → label in `lang`.
     names: HashMap<String, String>,
+    /// `dimension:code` → description in `lang` (categories have one).
+    descriptions: HashMap<String, String>,
     /// Active codes per dimension, in the vocabulary's order.
     pub categories: Vec<(String, String)>,
     pub age_bands: Vec<(String, String)>,
@@ -54,6 +56,7 @@ impl Labels {
 
     pub async fn load(state: &AppState, lang: Lang, areas: &[AreaView]) -> Result<Self, ApiError> {
         let mut names = HashMap::new();
+        let mut descriptions = HashMap::new();
         let mut kinds = Vec::new();
         for (dimension, kind) in [
             ("category", VocabularyKind::Category),
@@ -62,10 +65,13 @@ impl Labels {
         ] {
             let mut active = Vec::new();
             for term in services::vocabulary::list(state, kind).await? {
-                let label = match lang {
-                    Lang::Sv => term.label_sv,
-                    Lang::En => term.label_en,
+                let (label, description) = match lang {
+                    Lang::Sv => (term.label_sv, term.description_sv),
+                    Lang::En => (term.label_en, term.description_en),
                 };
+                if let Some(description) = description {
+                    descriptions.insert(format!("{dimension}:{}", term.code), description);
+                }
                 if term.active {
                     active.push((term.code.clone(), label.clone()));
                 }
@@ -94,12 +100,20 @@ impl Labels {
         let categories = kinds.pop().unwrap_or_default();
         Ok(Self {
             names,
+            descriptions,
             categories,
             age_bands,
             arenas,
             sources,
             genders,
         })
+    }
+
+    /// The description of `code` in `dimension`, empty when it has none.
+    pub fn description(&self, dimension: &str, code: &str) -> &str {
+        self.descriptions
+            .get(&format!("{dimension}:{code}"))
+            .map_or("", String::as_str)
     }
 
     /// The label of `code` in `dimension`, or the code itself when it has none.

@@ -17,7 +17,6 @@ use validator::Validate;
 
 use crate::auth::Permission;
 use crate::auth::principal::RequestMeta;
-use crate::db::queries::vocabulary::VocabularyKind;
 use crate::domain::identity::AreaLevel;
 use crate::domain::signal::{Gender, SignalInput};
 use crate::domain::week::IsoWeek;
@@ -30,7 +29,7 @@ use crate::pages::labels::Labels;
 use crate::pages::layout::{Chrome, form_html};
 use crate::pages::present::field_words;
 use crate::pages::session::Viewer;
-use crate::services::{self, intake};
+use crate::services::intake;
 use crate::state::AppState;
 
 /// One choice of a group of radio buttons.
@@ -102,36 +101,23 @@ fn week_choices(lang: Lang, today: chrono::NaiveDate, window: u16, chosen: &str)
         .collect()
 }
 
-fn radios(options: &[(String, String, String)], chosen: Option<&str>) -> Vec<Radio> {
+/// The active codes of `dimension` (`labels` lists them in the vocabulary's order) as
+/// radio buttons with their labels and descriptions.
+fn radios(
+    labels: &Labels,
+    dimension: &str,
+    options: &[(String, String)],
+    chosen: Option<&str>,
+) -> Vec<Radio> {
     options
         .iter()
-        .map(|(value, label, description)| Radio {
+        .map(|(value, label)| Radio {
             checked: chosen == Some(value.as_str()),
             value: value.clone(),
             label: label.clone(),
-            description: description.clone(),
+            description: labels.description(dimension, value).to_owned(),
         })
         .collect()
-}
-
-/// The active codes of one vocabulary: code, label and description in `lang`.
-async fn terms(
-    state: &AppState,
-    lang: Lang,
-    kind: VocabularyKind,
-) -> Result<Vec<(String, String, String)>, ApiError> {
-    Ok(services::vocabulary::list(state, kind)
-        .await?
-        .into_iter()
-        .filter(|term| term.active)
-        .map(|term| {
-            let (label, description) = match lang {
-                Lang::Sv => (term.label_sv, term.description_sv),
-                Lang::En => (term.label_en, term.description_en),
-            };
-            (term.code, label, description.unwrap_or_default())
-        })
-        .collect())
 }
 
 /// "v. 49 · Ålidhem · 13–15 år · Digital rekrytering · Sociala medier".
@@ -218,14 +204,14 @@ async fn form_page(
     }
     let settings = &state.settings.intake;
     let today = intake::today(settings);
-    let genders: Vec<(String, String, String)> =
-        std::iter::once((String::new(), f.gender_not_given.to_owned(), String::new()))
+    let genders: Vec<(String, String)> =
+        std::iter::once((String::new(), f.gender_not_given.to_owned()))
             .chain(
                 labels
                     .genders
                     .iter()
                     .filter(|(code, _)| code != "unspecified")
-                    .map(|(code, label)| (code.clone(), label.clone(), String::new())),
+                    .cloned(),
             )
             .collect();
     let page = FormPage {
@@ -234,24 +220,24 @@ async fn form_page(
         f,
         districts,
         age_bands: radios(
-            &terms(state, lang, VocabularyKind::AgeBand)
-                .await
-                .map_err(fail)?,
+            &labels,
+            "age_band",
+            &labels.age_bands,
             chosen("age_band").as_deref(),
         ),
         categories: radios(
-            &terms(state, lang, VocabularyKind::Category)
-                .await
-                .map_err(fail)?,
+            &labels,
+            "category",
+            &labels.categories,
             chosen("category").as_deref(),
         ),
-        arenas: radios(
-            &terms(state, lang, VocabularyKind::Arena)
-                .await
-                .map_err(fail)?,
-            chosen("arena").as_deref(),
+        arenas: radios(&labels, "arena", &labels.arenas, chosen("arena").as_deref()),
+        genders: radios(
+            &labels,
+            "gender",
+            &genders,
+            Some(chosen("gender").as_deref().unwrap_or("")),
         ),
-        genders: radios(&genders, Some(chosen("gender").as_deref().unwrap_or(""))),
         weeks: week_choices(
             lang,
             today,

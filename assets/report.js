@@ -39,7 +39,9 @@
             ? "1 signal on this phone has not been sent. If you sign out now it is deleted and never counted."
             : n + " signals on this phone have not been sent. If you sign out now they are deleted and never counted.";
         },
-        signOutAnyway: "Sign out and delete them",
+        signOutAnyway: function (n) {
+          return n === 1 ? "Sign out and delete it" : "Sign out and delete them";
+        },
         stay: "Stay signed in",
         thisWeek: "This week",
         lastWeek: "Last week",
@@ -66,7 +68,9 @@
             ? "1 signal på den här telefonen har inte skickats. Loggar du ut nu raderas den och räknas aldrig."
             : n + " signaler på den här telefonen har inte skickats. Loggar du ut nu raderas de och räknas aldrig.";
         },
-        signOutAnyway: "Logga ut och radera dem",
+        signOutAnyway: function (n) {
+          return n === 1 ? "Logga ut och radera den" : "Logga ut och radera dem";
+        },
         stay: "Stanna kvar",
         thisWeek: "Denna vecka",
         lastWeek: "Förra veckan",
@@ -604,7 +608,7 @@
       actions.method = "dialog";
       var stay = element("button", "", T.stay);
       stay.value = "stay";
-      var leave = element("button", "danger", T.signOutAnyway);
+      var leave = element("button", "danger", T.signOutAnyway(count));
       leave.value = "leave";
       actions.appendChild(stay);
       actions.appendChild(leave);
